@@ -28,29 +28,39 @@ def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Files to process for the given files and folders, and the inputs that cannot be used.
+def expand_inputs(inputs: Iterable[str | os.PathLike], exclude: Path | None = None
+                  ) -> tuple[list[tuple[Path, Path]], list[tuple[Path, str]]]:
+    """(file, output name) pairs for the given files and folders, and the inputs that cannot be used.
 
-    Folders are searched recursively for images only (videos in a folder are usually not meant to be
-    converted with the photos). Files named explicitly are kept whatever their suffix, so a
-    mislabelled file gets a clear decode error instead of silently vanishing.
+    Folders are searched recursively for images only (a video in a photo folder is rarely meant to be
+    converted with it); their files keep their path relative to the folder as output name, so
+    equal names in subfolders do not collide. Files named explicitly are kept whatever their suffix,
+    so a mislabelled file gets a clear decode error instead of silently vanishing. Files under
+    `exclude` (the output folder) are skipped, so a second run does not process its own outputs.
     """
-    files: list[Path] = []
+    excluded = exclude.resolve() if exclude else None
+    pairs: list[tuple[Path, Path]] = []
     problems: list[tuple[Path, str]] = []
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and is_image(p))
+            found = sorted(p for p in path.rglob("*") if p.is_file() and is_image(p)
+                           and not (excluded and excluded in p.resolve().parents))
             if not found:
                 problems.append((path, "folder holds no images"))
-            files.extend(found)
+            pairs.extend((p, p.relative_to(path)) for p in found)
         elif path.is_file():
-            files.append(path)
+            pairs.append((path, Path(path.name)))
         elif path.exists():
             problems.append((path, "not a regular file"))
         else:
             problems.append((path, "no such file or folder"))
-    unique = list(dict.fromkeys(files))
+    seen: set[Path] = set()
+    unique = []
+    for path, name in pairs:
+        if path.resolve() not in seen:
+            seen.add(path.resolve())
+            unique.append((path, name))
     return unique, problems
 
 

@@ -1,0 +1,130 @@
+"""`pibokeh blur` and `pibokeh mask` over files, folders and videos: one frame function, a batch
+loop that goes on past bad files, and a summary at the end."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import core
+from .model import Segmenter
+from .progress import Progress
+from .sinks import OutputError, VideoFileSink, write_image
+from .sources import InputError, VideoFileSource, expand_inputs, is_video, read_image, to_bgr8
+
+FrameFn = Callable[[np.ndarray], np.ndarray]
+
+
+def mask_frame(segmenter: Segmenter, image: np.ndarray, class_ids: Sequence[int]) -> np.ndarray:
+    """The binary mask (uint8 0/255, the image's size) that `blur` blends with."""
+    return core.frame_mask(segmenter.predict(to_bgr8(image)), class_ids, image.shape[:2])
+
+
+def blur_frame(segmenter: Segmenter, image: np.ndarray, class_ids: Sequence[int],
+               style: core.Style) -> np.ndarray:
+    return core.compose(image, mask_frame(segmenter, image, class_ids), style)
+
+
+@dataclass
+class Report:
+    done: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    videos: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+
+    def exit_code(self) -> int:
+        if not self.failed:
+            return 0
+        return 1 if self.done else 2
+
+    def summary(self) -> str:
+        parts = [f"{len(self.done)} file{'s' * (len(self.done) != 1)} done"]
+        if self.videos:
+            parts.append(f"{self.videos} video{'s' * (self.videos != 1)}")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        rate = self.frames / self.seconds if self.seconds > 0 else 0.0
+        parts.append(f"{self.frames} frames in {self.seconds:.1f} s ({rate:.1f} frames/s)")
+        return ", ".join(parts)
+
+
+def output_name(name: Path, video: bool, transparent: bool, mask: bool) -> Path:
+    """The output's path under the output folder: the input's base name, a suffix that can hold it."""
+    if video:
+        return name.with_suffix(".mp4")
+    if mask or transparent:
+        return name.with_suffix(".png")
+    return name
+
+
+def run(inputs: Sequence[str], outdir: Path, frame_fn: FrameFn, *, transparent: bool = False,
+        mask: bool = False, quiet: bool = False, log: Callable[[str], None] = print) -> Report:
+    """Process every input into `outdir`. Failures are collected in the report, never raised."""
+    report = Report()
+    pairs, problems = expand_inputs(inputs, exclude=outdir)
+    report.failed.extend(problems)
+    inputs_resolved = {p.resolve() for p, _ in pairs}
+    claimed: dict[Path, Path] = {}
+    bar = Progress(len(pairs), "pibokeh", enabled=not quiet and len(pairs) > 1)
+    start = time.monotonic()
+    for path, name in pairs:
+        video = is_video(path)
+        target = outdir / output_name(name, video, transparent, mask)
+        try:
+            resolved = target.resolve()
+            if resolved in inputs_resolved:
+                raise OutputError(f"output {target} would overwrite an input; choose another -o folder")
+            if resolved in claimed:
+                raise OutputError(f"output {target} is already written for {claimed[resolved]}")
+            claimed[resolved] = path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if video:
+                if transparent:
+                    raise OutputError("a transparent background needs PNG images; not available for video")
+                report.frames += _video(path, target, frame_fn, quiet, mask)
+                report.videos += 1
+            else:
+                image = read_image(path)
+                write_image(target, _storable(frame_fn(image), target.suffix))
+                report.frames += 1
+            report.done.append(path)
+        except (InputError, OutputError) as exc:
+            report.failed.append((path, _strip_path(str(exc), path)))
+        except OSError as exc:
+            report.failed.append((path, f"cannot write {target} ({exc.strerror or exc})"))
+        bar.update(note=path.name)
+    bar.close()
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def _strip_path(message: str, path: Path) -> str:
+    prefix = f"{path}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _storable(image: np.ndarray, suffix: str) -> np.ndarray:
+    # JPEG holds 8 bits only; 16-bit results go out at their top 8 bits rather than failing.
+    if image.dtype == np.uint16 and suffix.lower() in (".jpg", ".jpeg", ".webp", ".bmp"):
+        return (image >> 8).astype(np.uint8)
+    return image
+
+
+def _video(path: Path, target: Path, frame_fn: FrameFn, quiet: bool, mask: bool) -> int:
+    """Process a video frame by frame into an MP4 of the same size and frame rate."""
+    with VideoFileSource(path) as source:
+        bar = Progress(source.frame_count, path.name, enabled=not quiet)
+        with VideoFileSink(target, source.fps, source.size) as sink:
+            for frame in source:
+                out = frame_fn(frame)
+                sink.write(core.match_format(out, frame) if mask else out)
+                bar.update()
+            bar.close()
+            if sink.frames == 0:
+                raise InputError(f"{path}: no frames could be decoded")
+            return sink.frames

@@ -1,0 +1,278 @@
+"""Model loading and the model's side of the pipeline: letterbox in, class map out.
+
+A `Segmenter` wraps one TFLite interpreter. What a model needs (input size, dtype, normalisation,
+output kind) comes from its sidecar card `<model>.json` when the converter wrote one, and from the
+tensor details otherwise, so the three DeepLab families of the design all run:
+
+    converted here      card says: float or int8 input, scores [1,H,W,21] or labels [1,H,W]
+    Coral int8          uint8 [1,513,513,3] raw RGB          -> ArgMax labels [1,513,513]
+    257 float (gpu)     float32 [1,257,257,3] (x-127.5)/127.5 -> scores [1,257,257,21]
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import cv2
+import numpy as np
+
+from .labels import LABELS
+
+# Preference order: ai_edge_litert is current and uses XNNPACK for int8 (tflite_runtime 2.14 does
+# not: ~20x slower int8 on x86); tflite_runtime is what older Pi images have; TensorFlow last.
+BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+_BACKEND_MODULES = {
+    "ai_edge_litert": ("ai_edge_litert.interpreter", "pip install ai-edge-litert"),
+    "tflite_runtime": ("tflite_runtime.interpreter", "pip install tflite-runtime"),
+    "tensorflow": ("tensorflow", "pip install tensorflow"),
+}
+PAD_VALUE = 128  # mid-grey: 0 after (x-127.5)/127.5, as DeepLab pads with its mean pixel
+CARD_FORMAT = "pibokeh-model-card/1"
+
+
+class ModelError(Exception):
+    """A model that cannot be used; the message is one line meant for the user."""
+
+
+# ---- interpreter backends -----------------------------------------------------------------------
+
+def interpreter_class(backend: str | None = None) -> tuple[str, type]:
+    """(backend name, Interpreter class): the one asked for, or the first installed in BACKENDS."""
+    if backend is not None and backend not in BACKENDS:
+        raise ModelError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    for name in [backend] if backend else BACKENDS:
+        module_name, hint = _BACKEND_MODULES[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            if backend:
+                raise ModelError(f"interpreter {name} is not installed ({hint})") from None
+            continue
+        return name, (module.lite.Interpreter if name == "tensorflow" else module.Interpreter)
+    raise ModelError("no TFLite interpreter is installed: pip install ai-edge-litert "
+                     "(or tflite-runtime on 32-bit Raspberry Pi OS)")
+
+
+def available_backends() -> list[str]:
+    """The installed backends, in preference order (imports each one: not for hot paths)."""
+    found = []
+    for name in BACKENDS:
+        try:
+            interpreter_class(name)
+        except ModelError:
+            continue
+        found.append(name)
+    return found
+
+
+def default_threads() -> int:
+    # A Pi has 4 cores; more threads than cores only adds contention.
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+# ---- model card ---------------------------------------------------------------------------------
+
+def card_path(model: str | os.PathLike) -> Path:
+    return Path(model).with_suffix(".json")
+
+
+def read_card(model: str | os.PathLike) -> dict[str, Any] | None:
+    """The sidecar card of a model, or None when there is none."""
+    path = card_path(model)
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: model card is not valid JSON ({exc})") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"{path}: model card is not a JSON object")
+    return card
+
+
+# ---- tensors ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How a frame becomes the input tensor."""
+    height: int
+    width: int
+    dtype: np.dtype
+    mean: float = 127.5
+    std: float = 127.5
+
+
+def letterbox(frame_bgr: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """RGB uint8 image of `size` (h, w): the frame scaled to fit (longest side to the model size,
+    like the reference), padded bottom/right with mid-grey. Returns it and the valid (h, w)."""
+    height, width = frame_bgr.shape[:2]
+    scale = min(size[0] / height, size[1] / width)
+    new_h, new_w = max(1, int(scale * height)), max(1, int(scale * width))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(frame_bgr, (new_w, new_h), interpolation=interp)
+    padded = np.full((size[0], size[1], 3), PAD_VALUE, np.uint8)
+    padded[:new_h, :new_w] = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
+    return padded, (new_h, new_w)
+
+
+def to_input(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """The batch-of-one input tensor for an RGB uint8 image, by the input's dtype.
+
+    uint8 models take raw RGB (their input quantisation is ~(x-128)/128, the same normalisation
+    as float models); int8 models take RGB-128; float models (x-mean)/std.
+    """
+    if spec.dtype == np.uint8:
+        tensor = rgb
+    elif spec.dtype == np.int8:
+        tensor = (rgb.astype(np.int16) - 128).astype(np.int8)
+    else:
+        tensor = ((rgb.astype(np.float32) - spec.mean) / spec.std).astype(spec.dtype)
+    return tensor[None]
+
+
+def to_labels(output: np.ndarray) -> np.ndarray:
+    """Class ids (uint8, HxW) from a labels [1,H,W] or scores [1,H,W,C] output."""
+    out = output[0]
+    if out.ndim == 3:
+        # argmax of quantised scores equals argmax of the dequantised ones (the scale is positive)
+        out = np.argmax(out, axis=-1)
+    return out.astype(np.uint8)
+
+
+def crop_valid(labels: np.ndarray, valid: tuple[int, int], input_size: tuple[int, int]) -> np.ndarray:
+    """The class map without the letterbox padding (outputs may be smaller than the input)."""
+    scale_h = labels.shape[0] / input_size[0]
+    scale_w = labels.shape[1] / input_size[1]
+    h = max(1, int(np.ceil(valid[0] * scale_h)))
+    w = max(1, int(np.ceil(valid[1] * scale_w)))
+    return labels[:h, :w]
+
+
+# ---- the segmenter ------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Silence writes to file descriptor 2 from native code (Python exceptions still propagate)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _check_tflite_file(path: Path) -> None:
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file")
+    if not path.is_file():
+        raise ModelError(f"{path}: not a file")
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    # TFLite flatbuffers carry the file identifier "TFL3" at bytes 4..8.
+    if len(head) < 8 or head[4:8] != b"TFL3":
+        raise ModelError(f"{path}: not a TFLite model (no TFL3 identifier)")
+
+
+class Segmenter:
+    """A DeepLab-style TFLite model, ready to turn BGR frames into class maps."""
+
+    def __init__(self, model: str | os.PathLike, backend: str | None = None, threads: int | None = None):
+        self.path = Path(model)
+        _check_tflite_file(self.path)
+        self.card = read_card(self.path)
+        self.backend, interpreter = interpreter_class(backend)
+        self.threads = threads or default_threads()
+        try:
+            self.interpreter = interpreter(model_path=str(self.path), num_threads=self.threads)
+            with _native_stderr_silenced():  # the C++ runtime prints an INFO line per delegate
+                self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{self.path}: the interpreter cannot load it ({first})") from None
+        self._input, self._output = self._check_tensors()
+        self.spec = self._input_spec()
+        self.input_size = (self.spec.height, self.spec.width)
+        self.output_kind = "scores" if len(self._output["shape"]) == 4 else "labels"
+        self.labels: tuple[str, ...] = tuple((self.card or {}).get("labels") or LABELS)
+        self.family = self._family()
+
+    def _check_tensors(self) -> tuple[dict, dict]:
+        inputs = self.interpreter.get_input_details()
+        outputs = self.interpreter.get_output_details()
+        if len(inputs) != 1:
+            raise ModelError(f"{self.path}: not a segmentation model ({len(inputs)} inputs, expected 1 image)")
+        shape = list(inputs[0]["shape"])
+        if len(shape) != 4 or shape[0] != 1 or shape[3] != 3 or min(shape[1:3]) < 8:
+            raise ModelError(f"{self.path}: not a segmentation model (input shape {shape}, expected [1,H,W,3])")
+        for out in outputs:
+            oshape = list(out["shape"])
+            if (len(oshape) == 3 and oshape[0] == 1) or (len(oshape) == 4 and oshape[0] == 1 and oshape[3] >= 2):
+                if min(oshape[1:3]) >= 2:
+                    return inputs[0], out
+        shapes = [list(o["shape"]) for o in outputs]
+        raise ModelError(f"{self.path}: not a segmentation model (outputs {shapes}; "
+                         "expected labels [1,H,W] or scores [1,H,W,C])")
+
+    def _input_spec(self) -> InputSpec:
+        shape, dtype = self._input["shape"], np.dtype(self._input["dtype"])
+        if dtype not in (np.uint8, np.int8, np.float32, np.float16):
+            raise ModelError(f"{self.path}: unsupported input type {dtype}")
+        card_input = (self.card or {}).get("input") or {}
+        return InputSpec(int(shape[1]), int(shape[2]), dtype,
+                         float(card_input.get("mean", 127.5)), float(card_input.get("std", 127.5)))
+
+    def _family(self) -> str:
+        if self.card:
+            return str(self.card.get("family") or "converted by pibokeh")
+        kind = f"{self.spec.dtype.name} input, {self.output_kind} output"
+        if self.spec.dtype == np.uint8 and self.output_kind == "labels":
+            return f"Coral-style int8 ({kind})"
+        if self.spec.dtype == np.float32 and self.output_kind == "scores":
+            return f"float ({kind})"
+        return kind
+
+    @property
+    def num_classes(self) -> int:
+        return int(self._output["shape"][3]) if self.output_kind == "scores" else len(self.labels)
+
+    def describe(self) -> dict[str, Any]:
+        """What `pibokeh info` shows: family, tensors, backend, threads, card."""
+        def tensor(d: dict) -> dict[str, Any]:
+            scale, zero = d.get("quantization", (0.0, 0))
+            return {"name": d["name"], "shape": [int(x) for x in d["shape"]],
+                    "dtype": np.dtype(d["dtype"]).name,
+                    "quantization": {"scale": float(scale), "zero_point": int(zero)} if scale else None}
+        return {"model": str(self.path), "family": self.family, "backend": self.backend,
+                "threads": self.threads, "input": tensor(self._input), "output": tensor(self._output),
+                "output_kind": self.output_kind, "card": self.card}
+
+    def infer(self, rgb: np.ndarray) -> np.ndarray:
+        """Raw class map (uint8) for an RGB image already of the model's input size."""
+        self.interpreter.set_tensor(self._input["index"], to_input(rgb, self.spec))
+        self.interpreter.invoke()
+        return to_labels(self.interpreter.get_tensor(self._output["index"]))
+
+    def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """Class map (uint8) of a BGR frame at model resolution, letterbox padding removed."""
+        rgb, valid = letterbox(frame_bgr, self.input_size)
+        return crop_valid(self.infer(rgb), valid, self.input_size)
+
+    def classes(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """Class map (uint8) at the frame's own size (nearest neighbour), e.g. for evaluation."""
+        labels = self.predict(frame_bgr)
+        height, width = frame_bgr.shape[:2]
+        return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
