@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# deploy.sh — put the pibokeh runtime, a model and the camera service on one Raspberry Pi over ssh.
+#
+# Usage: scripts/deploy.sh USER@HOST [--model M] [--config FILE] [--unit FILE]
+#                          [--health-url URL] [--health-timeout S] [-p PORT] [-i KEY] [-o SSH_OPTION]...
+#        scripts/deploy.sh USER@HOST --status | --rollback
+#
+# Builds the wheel, uploads wheel + model + card + config + unit, installs them on the Pi
+# (venv with --system-site-packages, edge extras, systemd unit), restarts the service and checks
+# /healthz; an unhealthy release is rolled back to the previous wheel and model. A second run
+# with the same inputs changes nothing and says so. Without --model, the Pi keeps its model
+# ($PIBOKEH_MODEL on the workstation is used when the Pi has none yet).
+# ssh runs with BatchMode: it never asks for a password; set up a key first (ssh-copy-id).
+# The remote user must be root or have passwordless sudo (the default on Raspberry Pi OS).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PYTHON=${PYTHON:-python3}
+die() { echo "deploy: $*" >&2; exit 2; }
+say() { echo "deploy: $*"; }
+
+TARGET="" MODEL=${PIBOKEH_MODEL:-} MODEL_GIVEN=0 CONFIG="$REPO/scripts/systemd/pibokeh.toml"
+UNIT="$REPO/scripts/systemd/pibokeh.service" HEALTH_URL="" HEALTH_TIMEOUT=60 ACTION=deploy
+SSH_OPTS=(-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=4)
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --model) MODEL=${2:?--model needs a .tflite file}; MODEL_GIVEN=1; shift ;;
+        --config) CONFIG=${2:?--config needs a TOML file}; shift ;;
+        --unit) UNIT=${2:?--unit needs a systemd unit file}; shift ;;
+        --health-url) HEALTH_URL=${2:?--health-url needs a URL}; shift ;;
+        --health-timeout) HEALTH_TIMEOUT=${2:?--health-timeout needs seconds}; shift ;;
+        --status) ACTION=status ;;
+        --rollback) ACTION=rollback ;;
+        -p) SSH_OPTS+=(-p "${2:?-p needs a port}"); shift ;;
+        -i) SSH_OPTS+=(-i "${2:?-i needs a key file}" -o IdentitiesOnly=yes); shift ;;
+        -o) SSH_OPTS+=(-o "${2:?-o needs an ssh option}"); shift ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) die "unknown option: $1 (see --help)" ;;
+        *) [ -z "$TARGET" ] || die "one target only (for many Pis use the Ansible playbook in scripts/ansible)"
+           TARGET=$1 ;;
+    esac
+    shift
+done
+[ -n "$TARGET" ] || die "usage: deploy.sh USER@HOST [--model M] [--config FILE] (see --help)"
+[[ "$HEALTH_TIMEOUT" =~ ^[0-9]+$ ]] || die "--health-timeout must be whole seconds, got $HEALTH_TIMEOUT"
+
+remote() { ssh "${SSH_OPTS[@]}" "$TARGET" "$@"; }
+
+# --- can we log in without a password, and become root without one? -----------------------------
+if ! err=$(remote true 2>&1 </dev/null); then
+    die "cannot log in to $TARGET with an ssh key (passwords are never asked): ${err##*$'\n'}
+deploy: set up a key with: ssh-copy-id $TARGET"
+fi
+SUDO=$(remote 'if [ "$(id -u)" = 0 ]; then echo; elif sudo -n true 2>/dev/null; then echo "sudo -n"; else echo none; fi' </dev/null)
+[ "$SUDO" != none ] || die "$TARGET: the user needs passwordless sudo (Raspberry Pi OS gives it to the first user)"
+REMOTE_SCRIPT="$SUDO env PIBOKEH_HEALTH_TIMEOUT=$HEALTH_TIMEOUT bash -s --"
+
+case $ACTION in
+    status) exec remote "$REMOTE_SCRIPT status" < "$REPO/scripts/deploy-remote.sh" ;;
+    rollback) exec remote "$REMOTE_SCRIPT rollback" < "$REPO/scripts/deploy-remote.sh" ;;
+esac
+
+[ -f "$CONFIG" ] || die "service config not found: $CONFIG (pass --config FILE)"
+[ -f "$UNIT" ] || die "systemd unit not found: $UNIT (pass --unit FILE)"
+
+STATUS=$(remote "$REMOTE_SCRIPT status" < "$REPO/scripts/deploy-remote.sh") \
+    || die "$TARGET: could not read the deployed state"
+current=$(sed -n 's/^release=//p' <<<"$STATUS")
+healthy=$(sed -n 's/^healthy=//p' <<<"$STATUS")
+
+if [ "$MODEL_GIVEN" = 0 ] && [ -n "$current" ]; then
+    MODEL_ARGS=(--keep-model "$(sed -n 's/^model_name=//p' <<<"$STATUS"):$(sed -n 's/^model_sha=//p' \
+        <<<"$STATUS"):$(sed -n 's/^card_sha=//p' <<<"$STATUS")")
+else
+    [ -n "$MODEL" ] || die "$TARGET has no model yet: pass --model FILE.tflite (or set PIBOKEH_MODEL)"
+    [ -f "$MODEL" ] || die "model not found: $MODEL"
+    MODEL_ARGS=(--model "$MODEL")
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pibokeh-deploy.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+say "building the wheel"
+"$PYTHON" -m pip wheel --no-deps --quiet --disable-pip-version-check -w "$WORK/wheel" "$REPO" >"$WORK/wheel.log" 2>&1 \
+    || { tail -n 5 "$WORK/wheel.log" >&2; die "building the wheel failed"; }
+release=$("$PYTHON" "$REPO/scripts/deploy_release.py" --out "$WORK/release" --wheel "$WORK"/wheel/pibokeh-*.whl \
+    --config "$CONFIG" --unit "$UNIT" "${MODEL_ARGS[@]}" ${HEALTH_URL:+--health-url "$HEALTH_URL"}) \
+    || die "could not assemble the release"
+
+if [ "$release" = "$current" ] && [ "$healthy" = yes ]; then
+    say "no change: release $release is already deployed and healthy on $TARGET"
+    exit 0
+fi
+
+say "uploading release $release to $TARGET"
+staging=".cache/pibokeh-deploy/$release"
+tar -C "$WORK/release" -cf - . \
+    | remote "rm -rf \"\$HOME/$staging\" && mkdir -p \"\$HOME/$staging\" && tar -xf - -C \"\$HOME/$staging\"" \
+    || die "upload to $TARGET failed"
+# The remote side installs, restarts, checks /healthz and rolls back; its exit code is ours.
+remote "$REMOTE_SCRIPT activate \"\$HOME/$staging\"" < "$REPO/scripts/deploy-remote.sh"
