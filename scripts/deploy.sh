@@ -57,8 +57,8 @@ SUDO=$(remote 'if [ "$(id -u)" = 0 ]; then echo; elif sudo -n true 2>/dev/null; 
 REMOTE_SCRIPT="$SUDO env PIBOKEH_HEALTH_TIMEOUT=$HEALTH_TIMEOUT bash -s --"
 
 case $ACTION in
-    status) exec remote "$REMOTE_SCRIPT status" < "$REPO/scripts/deploy-remote.sh" ;;
-    rollback) exec remote "$REMOTE_SCRIPT rollback" < "$REPO/scripts/deploy-remote.sh" ;;
+    status) remote "$REMOTE_SCRIPT status" < "$REPO/scripts/deploy-remote.sh"; exit ;;
+    rollback) remote "$REMOTE_SCRIPT rollback" < "$REPO/scripts/deploy-remote.sh"; exit ;;
 esac
 
 [ -f "$CONFIG" ] || die "service config not found: $CONFIG (pass --config FILE)"

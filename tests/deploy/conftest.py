@@ -151,7 +151,8 @@ def prepare_root(template: Path, root: Path) -> None:
     shutil.copyfile(HERE / "target" / "placeholder_service.py",
                     root / "usr/local/lib/pibokeh-test/placeholder_service.py")
     # the Raspberry Pi OS first user: passwordless sudo
-    run(["chroot", root, "useradd", "--create-home", "--shell", "/bin/bash", "pi"])
+    # "*": no password to log in with, but not a locked account (sshd refuses those)
+    run(["chroot", root, "useradd", "--create-home", "--shell", "/bin/bash", "--password", "*", "pi"])
     (root / "etc/sudoers.d/010_pi-nopasswd").write_text("pi ALL=(ALL) NOPASSWD: ALL\n")
     (root / "etc/sudoers.d/010_pi-nopasswd").chmod(0o440)
 
