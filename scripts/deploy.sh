@@ -4,6 +4,8 @@
 # Usage: scripts/deploy.sh USER@HOST [--model M] [--config FILE] [--unit FILE]
 #                          [--health-url URL] [--health-timeout S] [-p PORT] [-i KEY] [-o SSH_OPTION]...
 #        scripts/deploy.sh USER@HOST --status | --rollback
+#        scripts/deploy.sh --release-only DIR --model M [--config FILE] [--unit FILE]  (no ssh: the
+#            release folder the Ansible role uploads)
 #
 # Builds the wheel, uploads wheel + model + card + config + unit, installs them on the Pi
 # (venv with --system-site-packages, edge extras, systemd unit), restarts the service and checks
@@ -32,25 +34,48 @@ while [ $# -gt 0 ]; do
         --health-timeout) HEALTH_TIMEOUT=${2:?--health-timeout needs seconds}; shift ;;
         --status) ACTION=status ;;
         --rollback) ACTION=rollback ;;
+        --release-only) ACTION=release-only; RELEASE_DIR=${2:?--release-only needs a folder}; shift ;;
         -p) SSH_OPTS+=(-p "${2:?-p needs a port}"); shift ;;
         -i) SSH_OPTS+=(-i "${2:?-i needs a key file}" -o IdentitiesOnly=yes); shift ;;
         -o) SSH_OPTS+=(-o "${2:?-o needs an ssh option}"); shift ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option: $1 (see --help)" ;;
         *) [ -z "$TARGET" ] || die "one target only (for many Pis use the Ansible playbook in scripts/ansible)"
            TARGET=$1 ;;
     esac
     shift
 done
-[ -n "$TARGET" ] || die "usage: deploy.sh USER@HOST [--model M] [--config FILE] (see --help)"
 [[ "$HEALTH_TIMEOUT" =~ ^[0-9]+$ ]] || die "--health-timeout must be whole seconds, got $HEALTH_TIMEOUT"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pibokeh-deploy.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+build_release() {  # OUT_DIR MODEL_ARGS...: build the wheel, assemble the release; print its id
+    local out=$1; shift
+    [ -f "$CONFIG" ] || die "service config not found: $CONFIG (pass --config FILE)"
+    [ -f "$UNIT" ] || die "systemd unit not found: $UNIT (pass --unit FILE)"
+    say "building the wheel" >&2
+    "$PYTHON" -m pip wheel --no-deps --quiet --disable-pip-version-check -w "$WORK/wheel" "$REPO" \
+        >"$WORK/wheel.log" 2>&1 || { tail -n 5 "$WORK/wheel.log" >&2; die "building the wheel failed"; }
+    "$PYTHON" "$REPO/scripts/deploy_release.py" --out "$out" --wheel "$WORK"/wheel/pibokeh-*.whl \
+        --config "$CONFIG" --unit "$UNIT" "$@" ${HEALTH_URL:+--health-url "$HEALTH_URL"} \
+        || die "could not assemble the release"
+}
+
+if [ "$ACTION" = release-only ]; then
+    [ -z "$TARGET" ] || die "--release-only takes no target"
+    [ -n "$MODEL" ] && [ -f "$MODEL" ] || die "--release-only needs --model FILE.tflite"
+    release=$(build_release "$RELEASE_DIR" --model "$MODEL")
+    say "release $release assembled in $RELEASE_DIR"
+    exit 0
+fi
+[ -n "$TARGET" ] || die "usage: deploy.sh USER@HOST [--model M] [--config FILE] (see --help)"
 
 remote() { ssh "${SSH_OPTS[@]}" "$TARGET" "$@"; }
 
 # --- can we log in without a password, and become root without one? -----------------------------
 if ! err=$(remote true 2>&1 </dev/null); then
-    die "cannot log in to $TARGET with an ssh key (passwords are never asked): ${err##*$'\n'}
-deploy: set up a key with: ssh-copy-id $TARGET"
+    die "cannot log in to $TARGET with an ssh key (${err##*$'\n'}); passwords are never asked: set up a key with ssh-copy-id $TARGET"
 fi
 SUDO=$(remote 'if [ "$(id -u)" = 0 ]; then echo; elif sudo -n true 2>/dev/null; then echo "sudo -n"; else echo none; fi' </dev/null)
 [ "$SUDO" != none ] || die "$TARGET: the user needs passwordless sudo (Raspberry Pi OS gives it to the first user)"
@@ -63,7 +88,6 @@ esac
 
 [ -f "$CONFIG" ] || die "service config not found: $CONFIG (pass --config FILE)"
 [ -f "$UNIT" ] || die "systemd unit not found: $UNIT (pass --unit FILE)"
-
 STATUS=$(remote "$REMOTE_SCRIPT status" < "$REPO/scripts/deploy-remote.sh") \
     || die "$TARGET: could not read the deployed state"
 current=$(sed -n 's/^release=//p' <<<"$STATUS")
@@ -78,14 +102,7 @@ else
     MODEL_ARGS=(--model "$MODEL")
 fi
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/pibokeh-deploy.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
-say "building the wheel"
-"$PYTHON" -m pip wheel --no-deps --quiet --disable-pip-version-check -w "$WORK/wheel" "$REPO" >"$WORK/wheel.log" 2>&1 \
-    || { tail -n 5 "$WORK/wheel.log" >&2; die "building the wheel failed"; }
-release=$("$PYTHON" "$REPO/scripts/deploy_release.py" --out "$WORK/release" --wheel "$WORK"/wheel/pibokeh-*.whl \
-    --config "$CONFIG" --unit "$UNIT" "${MODEL_ARGS[@]}" ${HEALTH_URL:+--health-url "$HEALTH_URL"}) \
-    || die "could not assemble the release"
+release=$(build_release "$WORK/release" "${MODEL_ARGS[@]}")
 
 if [ "$release" = "$current" ] && [ "$healthy" = yes ]; then
     say "no change: release $release is already deployed and healthy on $TARGET"
