@@ -59,7 +59,7 @@ build_release() {  # OUT_DIR MODEL_ARGS...: build the wheel, assemble the releas
         >"$WORK/wheel.log" 2>&1 || { tail -n 5 "$WORK/wheel.log" >&2; die "building the wheel failed"; }
     "$PYTHON" "$REPO/scripts/deploy_release.py" --out "$out" --wheel "$WORK"/wheel/pibokeh-*.whl \
         --config "$CONFIG" --unit "$UNIT" "$@" ${HEALTH_URL:+--health-url "$HEALTH_URL"} \
-        || die "could not assemble the release"
+        || exit 2  # deploy_release.py said why
 }
 
 if [ "$ACTION" = release-only ]; then
@@ -70,6 +70,11 @@ if [ "$ACTION" = release-only ]; then
     exit 0
 fi
 [ -n "$TARGET" ] || die "usage: deploy.sh USER@HOST [--model M] [--config FILE] (see --help)"
+if [ "$ACTION" = deploy ]; then  # local inputs first: no ssh round trip to learn of a typo
+    [ -f "$CONFIG" ] || die "service config not found: $CONFIG (pass --config FILE)"
+    [ -f "$UNIT" ] || die "systemd unit not found: $UNIT (pass --unit FILE)"
+    [ -z "$MODEL" ] || [ -f "$MODEL" ] || die "model not found: $MODEL"
+fi
 
 remote() { ssh "${SSH_OPTS[@]}" "$TARGET" "$@"; }
 
@@ -86,8 +91,6 @@ case $ACTION in
     rollback) remote "$REMOTE_SCRIPT rollback" < "$REPO/scripts/deploy-remote.sh"; exit ;;
 esac
 
-[ -f "$CONFIG" ] || die "service config not found: $CONFIG (pass --config FILE)"
-[ -f "$UNIT" ] || die "systemd unit not found: $UNIT (pass --unit FILE)"
 STATUS=$(remote "$REMOTE_SCRIPT status" < "$REPO/scripts/deploy-remote.sh") \
     || die "$TARGET: could not read the deployed state"
 current=$(sed -n 's/^release=//p' <<<"$STATUS")
@@ -98,7 +101,6 @@ if [ "$MODEL_GIVEN" = 0 ] && [ -n "$current" ]; then
         <<<"$STATUS"):$(sed -n 's/^card_sha=//p' <<<"$STATUS")")
 else
     [ -n "$MODEL" ] || die "$TARGET has no model yet: pass --model FILE.tflite (or set PIBOKEH_MODEL)"
-    [ -f "$MODEL" ] || die "model not found: $MODEL"
     MODEL_ARGS=(--model "$MODEL")
 fi
 

@@ -14,8 +14,12 @@ import argparse
 import hashlib
 import shutil
 import sys
-import tomllib
 import zipfile
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11 on the workstation
+    import tomli as tomllib
 from pathlib import Path
 
 DEFAULT_SERVE = "127.0.0.1:8765"
@@ -36,6 +40,14 @@ def wheel_content_sha(wheel: Path) -> str:
         if len(records) != 1:
             raise ValueError(f"{wheel}: not a wheel (no single .dist-info/RECORD)")
         return hashlib.sha256(zf.read(records[0])).hexdigest()
+
+
+def check_tflite(model: Path) -> None:
+    """Refuse what is plainly not a TFLite model (a damaged one is the health check's job)."""
+    with model.open("rb") as f:
+        head = f.read(8)
+    if head[4:8] != b"TFL3":
+        raise ValueError(f"{model}: not a TFLite model (no TFL3 flatbuffer identifier)")
 
 
 def find_key(table: dict, key: str):
@@ -68,6 +80,7 @@ def build(out: Path, wheel: Path, config: Path, unit: Path, model: Path | None,
     out.mkdir(parents=True, exist_ok=True)
     fields = {"WHEEL": wheel.name, "WHEEL_SHA": wheel_content_sha(wheel)}
     if model is not None:
+        check_tflite(model)
         card = model.with_suffix(".json")
         fields |= {"MODEL_NAME": model.name, "MODEL_SHA": sha256_file(model),
                    "CARD_SHA": sha256_file(card) if card.is_file() else ""}
@@ -75,7 +88,7 @@ def build(out: Path, wheel: Path, config: Path, unit: Path, model: Path | None,
         if card.is_file():
             shutil.copyfile(card, out / "model.json")
     else:  # keep the model the target already runs: "NAME:MODEL_SHA:CARD_SHA"
-        name, model_sha, card_sha = keep_model.split(":")
+        name, model_sha, card_sha = keep_model.rsplit(":", 2)
         fields |= {"MODEL_NAME": name, "MODEL_SHA": model_sha, "CARD_SHA": card_sha}
     fields |= {"CONFIG_SHA": sha256_file(config), "UNIT_SHA": sha256_file(unit),
                "HEALTH_URL": url or health_url(config)}

@@ -81,7 +81,7 @@ class LoopbackPi:
     def deploy(self, *args: str | Path, timeout: float = 900) -> subprocess.CompletedProcess:
         cmd = [REPO / "scripts" / "deploy.sh", self.target, *self.ssh_options, *args]
         return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env=os.environ | {"PYTHON": sys.executable})
 
     def ssh(self, command: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(["ssh", "-o", "BatchMode=yes", *self.ssh_options, self.target, command],
@@ -152,7 +152,8 @@ def prepare_root(template: Path, root: Path) -> None:
                     root / "usr/local/lib/pibokeh-test/placeholder_service.py")
     # the Raspberry Pi OS first user: passwordless sudo
     # "*": no password to log in with, but not a locked account (sshd refuses those)
-    run(["chroot", root, "useradd", "--create-home", "--shell", "/bin/bash", "--password", "*", "pi"])
+    for user in ("pi", "visitor"):
+        run(["chroot", root, "useradd", "--create-home", "--shell", "/bin/bash", "--password", "*", user])
     (root / "etc/sudoers.d/010_pi-nopasswd").write_text("pi ALL=(ALL) NOPASSWD: ALL\n")
     (root / "etc/sudoers.d/010_pi-nopasswd").chmod(0o440)
 
@@ -191,10 +192,11 @@ def loopback_pi(tmp_path_factory) -> LoopbackPi:
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", root / "etc/ssh/test_host_ed25519"])
         host_key = (root / "etc/ssh/test_host_ed25519.pub").read_text().split()
         pi.known_hosts.write_text(f"[127.0.0.1]:{pi.port} {host_key[0]} {host_key[1]}\n")
-        ssh_dir = root / "home/pi/.ssh"
-        ssh_dir.mkdir(mode=0o700)
-        shutil.copyfile(f"{pi.key}.pub", ssh_dir / "authorized_keys")
-        run(["chroot", root, "chown", "-R", "pi:pi", "/home/pi/.ssh"])
+        for user in ("pi", "visitor"):  # visitor: a key, but no sudo
+            ssh_dir = root / f"home/{user}/.ssh"
+            ssh_dir.mkdir(mode=0o700)
+            shutil.copyfile(f"{pi.key}.pub", ssh_dir / "authorized_keys")
+            run(["chroot", root, "chown", "-R", f"{user}:{user}", f"/home/{user}/.ssh"])
         (root / "run/sshd").mkdir(parents=True, exist_ok=True)
         (root / "etc/ssh/sshd_test_config").write_text(
             f"Port {pi.port}\nListenAddress 127.0.0.1\nHostKey /etc/ssh/test_host_ed25519\n"

@@ -147,8 +147,18 @@ def test_missing_ssh_key_fails_clearly_without_a_prompt(loopback_pi, tmp_path):
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
     options = [o if o != str(pi.key) else str(stranger) for o in pi.ssh_options]
     result = subprocess.run([str(Path(__file__).resolve().parents[2] / "scripts" / "deploy.sh"), pi.target,
-                             *options, "--model", str(SMALL_MODEL)],
+                             *options, "--status"],
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 2
-    assert "ssh-copy-id" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "ssh-copy-id" in result.stderr and "Permission denied" in result.stderr
+    assert pi.release() == RELEASES["first"]
+
+
+def test_user_without_passwordless_sudo_fails_clearly(loopback_pi, service_files):
+    pi, (unit, config) = loopback_pi, service_files
+    result = subprocess.run([str(Path(__file__).resolve().parents[2] / "scripts" / "deploy.sh"), "visitor@127.0.0.1",
+                             *pi.ssh_options, "--model", str(SMALL_MODEL), "--unit", str(unit), "--config", str(config)],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "passwordless sudo" in result.stderr
     assert pi.release() == RELEASES["first"]
