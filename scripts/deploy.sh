@@ -80,7 +80,8 @@ remote() { ssh "${SSH_OPTS[@]}" "$TARGET" "$@"; }
 
 # --- can we log in without a password, and become root without one? -----------------------------
 if ! err=$(remote true 2>&1 </dev/null); then
-    die "cannot log in to $TARGET with an ssh key (${err##*$'\n'}); passwords are never asked: set up a key with ssh-copy-id $TARGET"
+    err=$(tr -d '\r' <<<"$err" | grep -v '^$' | tail -n 1)  # ssh ends its messages with CR LF
+    die "cannot log in to $TARGET with an ssh key ($err); passwords are never asked: set up a key with ssh-copy-id $TARGET"
 fi
 SUDO=$(remote 'if [ "$(id -u)" = 0 ]; then echo; elif sudo -n true 2>/dev/null; then echo "sudo -n"; else echo none; fi' </dev/null)
 [ "$SUDO" != none ] || die "$TARGET: the user needs passwordless sudo (Raspberry Pi OS gives it to the first user)"

@@ -150,7 +150,8 @@ def test_missing_ssh_key_fails_clearly_without_a_prompt(loopback_pi, tmp_path):
                              *options, "--status"],
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "ssh-copy-id" in result.stderr and "Permission denied" in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "ssh-copy-id" in result.stderr and "Permission denied" in result.stderr
     assert pi.release() == RELEASES["first"]
 
 
