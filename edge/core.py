@@ -29,17 +29,6 @@ def class_mask(labels: np.ndarray, class_ids: Sequence[int]) -> np.ndarray:
     return np.where(np.isin(labels, list(class_ids)), 255, 0).astype(np.uint8)
 
 
-def fit_kernel(kernel: int, height: int, width: int) -> int:
-    """The odd kernel size to use on an image: `kernel`, shrunk for images smaller than it.
-
-    OpenCV's reflected border needs the kernel radius below the image size; shrinking keeps the
-    same look (everything blurs into one average) without failing on thumbnails.
-    """
-    limit = 2 * max(min(height, width) - 1, 0) + 1
-    kernel = min(int(kernel), limit)
-    return max(1, kernel if kernel % 2 else kernel - 1)
-
-
 def refine_mask(mask: np.ndarray, size: tuple[int, int], smooth: int = MASK_SMOOTH_KERNEL) -> np.ndarray:
     """A class mask at model resolution -> binary uint8 0/255 mask of `size` (height, width).
 
@@ -47,8 +36,7 @@ def refine_mask(mask: np.ndarray, size: tuple[int, int], smooth: int = MASK_SMOO
     """
     height, width = size
     resized = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
-    k = fit_kernel(smooth, height, width)
-    smoothed = cv2.GaussianBlur(resized, (k, k), 0) if k > 1 else resized
+    smoothed = cv2.GaussianBlur(resized, (smooth, smooth), 0) if smooth > 1 else resized
     _, binary = cv2.threshold(smoothed, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return binary
 
@@ -62,8 +50,7 @@ def frame_mask(labels: np.ndarray, class_ids: Sequence[int], size: tuple[int, in
 def feather(mask: np.ndarray, kernel: int) -> np.ndarray:
     """Soft alpha in [0, 1] (float32) from a binary mask: a Gaussian of `kernel` px across the edge."""
     alpha = mask.astype(np.float32) / 255.0
-    k = fit_kernel(kernel, *mask.shape[:2])
-    return cv2.GaussianBlur(alpha, (k, k), 0) if k > 1 else alpha
+    return cv2.GaussianBlur(alpha, (kernel, kernel), 0) if kernel > 1 else alpha
 
 
 # ---- blur ---------------------------------------------------------------------------------------
@@ -75,8 +62,7 @@ def gaussian_sigma(kernel: int) -> float:
 
 def exact_blur(image: np.ndarray, kernel: int = BLUR_KERNEL) -> np.ndarray:
     """GaussianBlur(kernel x kernel) at full resolution: the reference's background."""
-    k = fit_kernel(kernel, *image.shape[:2])
-    return cv2.GaussianBlur(image, (k, k), 0) if k > 1 else image.copy()
+    return cv2.GaussianBlur(image, (kernel, kernel), 0) if kernel > 1 else image.copy()
 
 
 def _downscale_factor(kernel: int) -> float:
@@ -93,8 +79,8 @@ def _small_gaussian(image: np.ndarray, kernel: int, factor: float) -> tuple[np.n
     scale = width / small_w
     # The area downscale and the bilinear upscale blur too (variances f^2/12 and f^2/6): take them off.
     sigma = np.sqrt(max(gaussian_sigma(kernel) ** 2 - scale ** 2 / 4.0, 0.25)) / scale
-    k = fit_kernel(2 * int(np.ceil(3.3 * sigma)) + 1, small_h, small_w)
-    blurred = cv2.GaussianBlur(small, (k, k), sigma) if k > 1 else small
+    k = 2 * int(np.ceil(3.3 * sigma)) + 1
+    blurred = cv2.GaussianBlur(small, (k, k), sigma)
     return blurred, (width, height)
 
 
