@@ -300,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="download <URL>/<file> instead of the upstream address (e.g. a local mirror)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fetch)
+
+    from .camera_cli import add_camera_parser  # imports cli's helpers: registered last to avoid a cycle
+    add_camera_parser(sub)
     return parser
 
 
