@@ -44,9 +44,13 @@ def smooth_mask(average: np.ndarray | None, mask: np.ndarray, keep: float) -> np
     return keep * average + (1.0 - keep) * new
 
 
-def binarize(average: np.ndarray) -> np.ndarray:
-    """The binary uint8 mask of a running average: a pixel is foreground once it is more than half."""
-    return np.where(average >= 127.5, 255, 0).astype(np.uint8)
+def binarize(average: np.ndarray, previous: np.ndarray | None = None, band: float = 42.5) -> np.ndarray:
+    """The binary uint8 mask of a running average, with hysteresis against flicker: a pixel turns on
+    above 127.5 + band and off below 127.5 - band; in between it keeps its `previous` state."""
+    on = average >= 127.5 + band
+    if previous is not None and previous.shape == average.shape:
+        on |= (previous > 0) & (average > 127.5 - band)
+    return np.where(on, 255, 0).astype(np.uint8)
 
 
 class Latest:
@@ -340,7 +344,7 @@ class Pipeline:
                 new = core.frame_mask(labels, settings.class_ids, size)
                 if settings.smooth > 0:
                     average = smooth_mask(average, new, settings.smooth)
-                    new = binarize(average)
+                    new = binarize(average, mask)
                 else:
                     average = None
                 mask = new
