@@ -165,7 +165,8 @@ class PreviewHandler(BaseHTTPRequestHandler):
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
         except (OSError, socket.timeout):
             self.close_connection = True
 
