@@ -36,6 +36,7 @@ class LiveSource(FrameSource):
     """A FrameSource that can also hand over a small copy of each frame for inference."""
 
     name: str = "source"
+    skips_frames = True  # a camera does not wait: a frame not taken in time is gone
 
     def read_frames(self) -> tuple[np.ndarray, np.ndarray | None] | None:
         """(frame, small frame or None) or None at the end of a finite source."""
@@ -53,7 +54,13 @@ def fit(frame: np.ndarray, size: Size) -> np.ndarray:
 # ---- video file, played as if live ----------------------------------------------------------------
 
 class VideoPlayback(LiveSource):
-    """A video file delivered at its frame rate (or `fps`), from the start again with `loop`."""
+    """A video file delivered at its frame rate (or `fps`), from the start again with `loop`.
+
+    Never faster than that rate, like a camera; but a file can wait, so when the pipeline is slower
+    it plays slower instead of skipping frames (a recording of a clip holds every frame).
+    """
+
+    skips_frames = False
 
     def __init__(self, path: str, size: Size = None, fps: float | None = None, loop: bool = False):
         self._video = VideoFileSource(path)

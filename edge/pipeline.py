@@ -2,6 +2,8 @@
 
 Stages hand over through one-slot mailboxes (`Latest`): a new item replaces an unread one, so a
 slow stage drops frames instead of queueing them and latency stays bounded by one frame per stage.
+Sources that are not really live (a video file) say so with `skips_frames = False`: then each stage
+waits for the next instead, and the clip plays slower rather than losing frames.
 The segment stage infers every `infer_every`-th frame and reuses the last mask in between;
 `smooth` blends each new mask with the previous ones to stop the edge from flickering.
 """
@@ -63,8 +65,11 @@ class Latest:
         self._closed = False
         self.dropped = 0
 
-    def put(self, item: Any) -> None:
+    def put(self, item: Any, wait: bool = False) -> None:
+        """Post `item`; with `wait`, first wait until the previous one was taken (no frame skipped)."""
         with self._cond:
+            if wait:
+                self._cond.wait_for(lambda: not self._fresh or self._closed)
             if self._fresh and self._item is not END:
                 self.dropped += 1
             if self._item is END and self._fresh:
@@ -79,6 +84,7 @@ class Latest:
             if not self._fresh:
                 return None
             self._fresh = False
+            self._cond.notify_all()
             return self._item
 
     def close(self) -> None:
@@ -287,15 +293,15 @@ class Pipeline:
                 self.source = self._reconnect(str(exc))
                 continue
             if pair is None:
-                self._frames.put(END)
+                self._frames.put(END, wait=not self.source.skips_frames)
                 return
             now = time.monotonic()
             self.stats.time("capture", now - start)
             self.stats.frames_in += 1
             self.stats.rate_in.tick(now)
-            self._frames.put((pair[0], pair[1], now))
+            self._frames.put((pair[0], pair[1], now), wait=not self.source.skips_frames)
             if self.duration and now - self.stats.started >= self.duration:
-                self._frames.put(END)
+                self._frames.put(END, wait=not self.source.skips_frames)
                 return
 
     def _reconnect(self, reason: str) -> LiveSource:
@@ -331,7 +337,7 @@ class Pipeline:
             if item is None:
                 continue
             if item is END:
-                self._masked.put(END)
+                self._masked.put(END, wait=not self.source.skips_frames)
                 return
             frame, small, captured = item
             with self._lock:
@@ -352,7 +358,7 @@ class Pipeline:
                 self.stats.time("mask", time.monotonic() - inferred)
                 self.stats.inferences += 1
             count += 1
-            self._masked.put((frame, mask, captured))
+            self._masked.put((frame, mask, captured), wait=not self.source.skips_frames)
 
     def _compose(self) -> None:
         while not self._stop.is_set():
