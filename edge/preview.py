@@ -71,6 +71,7 @@ class PreviewServer(ThreadingHTTPServer):
     """Serves a PreviewHub. `stats` and `config` are called per request for their JSON."""
 
     daemon_threads = True  # a stuck client never keeps the process alive
+    block_on_close = False  # ...nor delays its exit
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], hub: PreviewHub, stats: JsonFn, config: JsonFn,
@@ -211,8 +212,11 @@ class PreviewHandler(BaseHTTPRequestHandler):
                 seq, jpeg = hub.latest(seq, timeout=1.0)
                 if jpeg is None:
                     continue
+                # Three writes rather than one concatenation: no per-client copy of every frame.
                 self.wfile.write(b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
-                                 % (BOUNDARY.encode(), len(jpeg)) + jpeg + b"\r\n")
+                                 % (BOUNDARY.encode(), len(jpeg)))
+                self.wfile.write(jpeg)
+                self.wfile.write(b"\r\n")
         except (OSError, socket.timeout):
             pass  # the viewer went away or stopped reading
         finally:
