@@ -97,28 +97,33 @@ def background_blur(image: np.ndarray, mask: np.ndarray, kernel: int = BLUR_KERN
                     fast: bool = True) -> np.ndarray:
     """The blurred background made from background pixels only, so the foreground cannot bleed.
 
-    A normalised (mask-weighted) Gaussian: blur(image * w) / blur(w) with w = 1 - mask. Where no
-    background pixel is within reach (deep inside the foreground) the original pixels are kept;
-    the foreground covers them anyway. The foreground is grown by about 1 % of the frame first: a
-    model's mask usually stops a few pixels short of a person's real edge.
+    A normalised (mask-weighted) Gaussian: blur(image * w) / blur(w) with w = 1 outside the mask.
+    Where no background pixel is within reach (deep inside the foreground) the original pixels are
+    kept; the foreground covers them anyway. The foreground is grown by about 1 % of the frame
+    first: a model's mask usually stops a few pixels short of a person's real edge.
     """
     radius = max(2, round(min(mask.shape[:2]) * 0.01))
     grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
-    weight = 1.0 - grown.astype(np.float32) / 255.0
-    pixels = image.astype(np.float32)
-    weighted = pixels * (weight if pixels.ndim == 2 else weight[..., None])
-    stack = np.dstack([weighted, weight])  # one blur call for image and weight (<= 4 planes)
+    weight = (grown < 128).astype(np.float32)
+    height, width = image.shape[:2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    stack = np.empty((height, width, channels + 1), np.float32)  # image * w and w: one blur call
+    np.multiply(image.reshape(height, width, channels), weight[..., None], out=stack[..., :channels])
+    stack[..., channels] = weight
     factor = _downscale_factor(kernel)
-    if fast and factor >= 2 and min(image.shape[:2]) >= 2 * factor:
+    if fast and factor >= 2 and min(height, width) >= 2 * factor:
+        # normalise at the small scale, so the full-size work is one upsample
         small, size = _small_gaussian(stack, kernel, factor)
-        blurred = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
-    else:
-        blurred = exact_blur(stack, kernel)
-    num, den = blurred[..., :-1].reshape(image.shape), blurred[..., -1]
-    if image.ndim == 3:
-        den = den[..., None]
-    result = np.where(den > 1e-3, num / np.maximum(den, 1e-3), pixels)
-    return _cast(result, image.dtype)
+        fallback = cv2.resize(image, small.shape[1::-1], interpolation=cv2.INTER_AREA)
+        return cv2.resize(_normalise(small, fallback), size, interpolation=cv2.INTER_LINEAR)
+    return _normalise(exact_blur(stack, kernel), image)
+
+
+def _normalise(blurred: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """blur(image * w) / blur(w), or `fallback` where blur(w) vanishes; in `fallback`'s format."""
+    num, den = blurred[..., :-1], blurred[..., -1:]
+    result = np.where(den > 1e-3, num / np.maximum(den, 1e-3), fallback.reshape(num.shape))
+    return _cast(result.reshape(fallback.shape), fallback.dtype)
 
 
 def _cast(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

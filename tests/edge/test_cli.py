@@ -1,11 +1,14 @@
 """`pibokeh` end to end: every command, video in/out, and every kind of bad input."""
 from __future__ import annotations
 
-import functools
 import hashlib
 import http.server
 import json
+import os
+import pty
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -288,3 +291,34 @@ def test_not_a_model(tmp_path, pibokeh):
     fake.write_text("nope")
     proc = pibokeh("info", "--model", fake)
     assert "not a TFLite model" in one_line_error(proc)
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path):
+    """The bar is drawn when stderr is a terminal, and not with --quiet or into a pipe."""
+    images = sorted(need(VOC).glob("vainf_*.jpg"))[:3]
+    script = Path(sys.executable).with_name("pibokeh")
+
+    def stderr_on_tty(*extra: str) -> str:
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen([str(script), "mask", *map(str, images), "-o", str(tmp_path / "o"),
+                                 "--model", str(need(CORAL_DM05)), *extra],
+                                stderr=follower, stdout=subprocess.DEVNULL)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        proc.wait(timeout=120)
+        os.close(leader)
+        return b"".join(chunks).decode(errors="replace")
+
+    assert "3/3" in stderr_on_tty() and "#" in stderr_on_tty()
+    assert "3/3" not in stderr_on_tty("--quiet")
+    piped = subprocess.run([str(script), "mask", *map(str, images), "-o", str(tmp_path / "p"),
+                            "--model", str(CORAL_DM05)], capture_output=True, text=True)
+    assert "3/3" not in piped.stderr and "3 files done" in piped.stderr
