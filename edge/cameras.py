@@ -123,7 +123,8 @@ class OpenCVSource(LiveSource):
         return to_bgr8(frame) if ok and frame is not None and frame.size else None
 
     def read(self) -> np.ndarray | None:
-        frame, self._pending = (self._pending, None) if self._pending is not None else (self._grab(), None)
+        frame = self._pending if self._pending is not None else self._grab()
+        self._pending = None
         if frame is None:
             raise SourceLost(f"{self.name}: stopped delivering frames (unplugged or stream ended)")
         return fit(frame, self.requested)

@@ -129,7 +129,7 @@ class Stats:
     rate_in: Rate = field(default_factory=Rate)
     rate_out: Rate = field(default_factory=Rate)
 
-    def time(self, stage: str, seconds: float) -> None:
+    def record(self, stage: str, seconds: float) -> None:
         # An exponential average: steady enough to read, recent enough to show a change within a second.
         old = self.ms[stage]
         value = seconds * 1000.0
@@ -296,7 +296,7 @@ class Pipeline:
                 self._frames.put(END, wait=not self.source.skips_frames)
                 return
             now = time.monotonic()
-            self.stats.time("capture", now - start)
+            self.stats.record("capture", now - start)
             self.stats.frames_in += 1
             self.stats.rate_in.tick(now)
             self._frames.put((pair[0], pair[1], now), wait=not self.source.skips_frames)
@@ -354,8 +354,8 @@ class Pipeline:
                 else:
                     average = None
                 mask = new
-                self.stats.time("segment", inferred - start)
-                self.stats.time("mask", time.monotonic() - inferred)
+                self.stats.record("segment", inferred - start)
+                self.stats.record("mask", time.monotonic() - inferred)
                 self.stats.inferences += 1
             count += 1
             self._masked.put((frame, mask, captured), wait=not self.source.skips_frames)
@@ -376,9 +376,9 @@ class Pipeline:
                 output.write(out)
             now = time.monotonic()
             stats = self.stats
-            stats.time("compose", composed - start)
-            stats.time("output", now - composed)
-            stats.time("latency", now - captured)
+            stats.record("compose", composed - start)
+            stats.record("output", now - composed)
+            stats.record("latency", now - captured)
             stats.frames_out += 1
             stats.rate_out.tick(now)
             stats.last_output = now
