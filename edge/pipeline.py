@@ -70,6 +70,8 @@ class Latest:
         with self._cond:
             if wait:
                 self._cond.wait_for(lambda: not self._fresh or self._closed)
+            if self._closed:
+                return  # nobody will read it: not a drop, the pipeline is over
             if self._fresh and self._item is not END:
                 self.dropped += 1
             if self._item is END and self._fresh:
