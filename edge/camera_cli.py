@@ -292,6 +292,9 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: Settings, 
     def reopen():
         return open_source(opts.source, opts.size, opts.fps, opts.loop)
 
+    if opts.record and opts.source.startswith("video:") and \
+            Path(opts.source[6:]).resolve() == Path(opts.record).resolve():
+        raise InputError(f"--record {opts.record} would overwrite the input video; choose another file")
     source = open_with_retries(reopen, opts.retries, signals.stop)
     say(f"source {source.name}: {source.size[0]}x{source.size[1]} at {source.fps:g} fps")
     outputs: list[FrameSink] = []

@@ -312,9 +312,13 @@ def test_bad_config_files_are_one_line_errors(tmp_path, content, words):
     (["--model", "/no/model.tflite"], "no such model file"),
     (["--config", "/no/pibokeh.toml"], "no such config file"),
     (["--serve", "127.0.0.1:1", "--source", "video:VIDEO"], "cannot serve on 127.0.0.1:1"),
+    (["--source", "video:COPY", "--record", "COPY"], "would overwrite the input video"),
+    (["--source", "video:VIDEO", "--record", "/no/such/dir/out.mp4"], "/no/such/dir: cannot write here"),
 ])
 def test_bad_input_is_one_line_and_no_traceback(tmp_path, args, words):
-    args = [a.replace("VIDEO", str(need(VIDEO))) for a in args]
+    if any("COPY" in a for a in args):  # a copy: were the check to fail, only it would be lost
+        shutil.copy(need(VIDEO), tmp_path / "clip.mp4")
+    args = [a.replace("VIDEO", str(need(VIDEO))).replace("COPY", str(tmp_path / "clip.mp4")) for a in args]
     if "--model" not in args:
         args += ["--model", str(need(FLOAT257))]
     if os.geteuid() == 0 and "127.0.0.1:1" in args:
