@@ -12,14 +12,13 @@ import argparse
 import signal
 import sys
 import threading
-import time
 import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import core
-from .cameras import open_source
+from .cameras import open_source, open_with_retries
 from .cli import (USER_ERRORS, Parser, add_model_options, add_style_options, classes_from_args,
                   open_segmenter, positive_int, style_from_args)
 from .pipeline import Pipeline, Settings, SnapshotSink
@@ -231,23 +230,6 @@ def describe(opts: argparse.Namespace, loaded: str) -> dict[str, Any]:
 
 # ---- running --------------------------------------------------------------------------------------
 
-def open_with_retries(open_fn: Callable[[], Any], retries: int, stop: threading.Event,
-                      backoff: float = 0.5) -> Any:
-    """open_fn(), tried again `retries` times with doubling waits when it raises InputError."""
-    delay = backoff
-    for attempt in range(retries + 1):
-        try:
-            return open_fn()
-        except InputError as exc:
-            if attempt == retries or stop.is_set():
-                raise
-            log(f"{exc}; retrying in {delay:g} s ({attempt + 1}/{retries})")
-            if stop.wait(delay):
-                raise
-            delay *= 2
-    raise AssertionError("unreachable")
-
-
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -295,7 +277,7 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: Settings, 
     if opts.record and opts.source.startswith("video:") and \
             Path(opts.source[6:]).resolve() == Path(opts.record).resolve():
         raise InputError(f"--record {opts.record} would overwrite the input video; choose another file")
-    source = open_with_retries(reopen, opts.retries, signals.stop)
+    source = open_with_retries(reopen, opts.retries, signals.stop, log=log)
     say(f"source {source.name}: {source.size[0]}x{source.size[1]} at {source.fps:g} fps")
     outputs: list[FrameSink] = []
     snapshots = hub = server = None

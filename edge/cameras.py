@@ -13,9 +13,10 @@ A live source that stops delivering raises `SourceLost`, so the pipeline can reo
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import cv2
 import numpy as np
@@ -239,3 +240,22 @@ def open_source(spec: str, size: Size = None, fps: float | None = None, loop: bo
         return VideoPlayback(rest, size, fps, loop)
     raise InputError(f"--source {spec}: unknown source; use picamera2[:N], opencv:N, opencv:/dev/videoN, "
                      "video:PATH or an rtsp:// or http:// URL")
+
+
+def open_with_retries(open_fn: Callable[[], LiveSource], retries: int, stop: threading.Event,
+                      backoff: float = 0.5, log: Callable[[str], None] = lambda message: None) -> LiveSource:
+    """open_fn(), tried again up to `retries` times with doubling waits from `backoff` seconds
+    while it raises InputError (a camera still booting, busy, or being plugged back in).
+    Raises the last InputError; gives up early once `stop` is set."""
+    delay = backoff
+    for attempt in range(1, retries + 2):
+        try:
+            return open_fn()
+        except InputError as exc:
+            if attempt > retries or stop.is_set():
+                raise
+            log(f"{exc}; retrying in {delay:g} s ({attempt}/{retries})")
+            if stop.wait(delay):
+                raise
+            delay *= 2
+    raise AssertionError("unreachable")

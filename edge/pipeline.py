@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import core
-from .cameras import LiveSource, SourceLost
+from .cameras import LiveSource, SourceLost, open_with_retries
 from .model import Segmenter
 from .sinks import FrameSink, OutputError, write_image
 from .sources import InputError
@@ -313,22 +313,15 @@ class Pipeline:
             self.source.close()
         except Exception:  # a vanished device may fail to close too; nothing left to release
             pass
-        if self.reopen is None:
+        if self.reopen is None or self.retries < 1 or self._stop.wait(self.backoff):
             raise SourceLost(reason)
-        delay = self.backoff
-        for attempt in range(1, self.retries + 1):
-            if self._stop.wait(delay):
-                raise SourceLost(reason)
-            try:
-                source = self.reopen()
-            except InputError as exc:
-                self.log(f"reconnect {attempt}/{self.retries} failed: {exc}")
-                delay *= 2
-                continue
-            self.stats.reconnects += 1
-            self.log(f"{source.name}: reconnected")
-            return source
-        raise SourceLost(f"{reason}; gave up after {self.retries} reconnect attempts")
+        try:
+            source = open_with_retries(self.reopen, self.retries - 1, self._stop, 2 * self.backoff, self.log)
+        except InputError as exc:
+            raise SourceLost(f"{reason}; gave up after {self.retries} reconnect attempts ({exc})") from None
+        self.stats.reconnects += 1
+        self.log(f"{source.name}: reconnected")
+        return source
 
     def _segment(self) -> None:
         mask: np.ndarray | None = None

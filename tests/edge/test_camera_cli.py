@@ -195,7 +195,7 @@ def test_fake_picamera2_unplugged_mid_stream_keeps_the_recording(tmp_path):
                     "--model", need(FLOAT257), "--retries", 2, fake=True, env={"FAKE_PICAMERA2_FAIL_AFTER": "15"})
     line = one_line_error(camera, 1)
     assert "capture failed" in line and "gave up after 2 reconnect attempts" in line
-    assert "reconnect 1/2 failed: picamera2:0: no such camera" in camera.stderr
+    assert "picamera2:0: no such camera (cameras found: none); retrying in 1 s (1/1)" in camera.stderr
     frames = frames_of(out)
     assert 1 <= len(frames) <= 15 and frames[0].shape == (240, 320, 3)
 
