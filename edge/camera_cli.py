@@ -12,7 +12,6 @@ import argparse
 import signal
 import sys
 import threading
-import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -146,6 +145,13 @@ def add_camera_parser(sub: Any) -> None:
 
 def read_config(path: Path) -> dict[str, Any]:
     """The options a TOML config file sets, checked and converted like command-line values."""
+    try:
+        import tomllib  # Python 3.11+; older Pi images (Python 3.9) have the same parser as tomli
+    except ImportError:
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            raise InputError(f"{path}: reading TOML needs Python 3.11 or `pip install tomli`") from None
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:

@@ -33,13 +33,14 @@ def pibokeh_cmd() -> list[str]:
 class Camera:
     """`pibokeh camera ...` running in the background; stderr collected line by line."""
 
-    def __init__(self, *args, env: dict | None = None, cwd: Path | None = None, fake: bool = False):
+    def __init__(self, *args, env: dict | None = None, cwd: Path | None = None, fake: bool = False,
+                 stdin=subprocess.DEVNULL):
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PIBOKEH_MODEL", "FAKE_PICAMERA2"))}
         if fake:
             full_env["PYTHONPATH"] = os.pathsep.join([str(FAKES), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         full_env.update(env or {})
         self.proc = subprocess.Popen(pibokeh_cmd() + ["camera", *map(str, args)], stderr=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=full_env,
+                                     stdout=subprocess.PIPE, stdin=stdin, text=True, env=full_env,
                                      cwd=cwd)
         self.lines: list[str] = []
         self.url: str | None = None
@@ -238,6 +239,8 @@ def test_sighup_reloads_the_config_without_dropping_the_stream(tmp_path):
         return float((np.abs(image - bgr).max(axis=2) < 40).mean())
     assert share((0, 255, 0)) > 0.1 and share((255, 0, 0)) == 0
     before = camera.stats()["frames_out"]
+    viewer = urllib.request.urlopen(camera.url + "stream.mjpg", timeout=10)  # stays connected across the reload
+    assert b"--pibokehframe" in viewer.read(4096)
     config.write_text(config.read_text().replace("#00ff00", "#0000ff").replace("320x180", "640x360")
                       + "infer-every = 3\n")
     camera.proc.send_signal(signal.SIGHUP)
@@ -249,6 +252,8 @@ def test_sighup_reloads_the_config_without_dropping_the_stream(tmp_path):
     assert "size changed; that takes a restart" in camera.stderr
     stats = camera.stats()
     assert stats["reloads"] == 1 and stats["frames_out"] > before and stats["reconnects"] == 0
+    assert stats["clients"] == 1 and viewer.read(200_000).count(b"--pibokehframe") >= 2
+    viewer.close()
     config.write_text("blur-kernel = 4\n")  # a broken edit: reported, the stream goes on
     camera.proc.send_signal(signal.SIGHUP)
     camera.wait_for(lambda: "reload failed" in camera.stderr, what="failed reload")
@@ -273,6 +278,22 @@ def test_snapshots_by_interval_and_sigusr1(tmp_path):
                    snaps / "timed", "--snapshot-every", "0.2", "--duration", "2")
     assert timed.finish() == 0, timed.stderr
     assert len(list((snaps / "timed").glob("snapshot-*.jpg"))) >= 3
+
+
+def test_snapshot_on_enter_in_a_terminal(tmp_path):
+    import pty
+    controller, terminal = pty.openpty()
+    snaps = tmp_path / "snaps"
+    camera = Camera("--source", f"video:{need(VIDEO)}", "--loop", "--size", "320x180", "--serve", "0",
+                    "--model", need(FLOAT257), "--snapshot-dir", snaps, stdin=terminal)
+    os.close(terminal)
+    camera.wait_served()
+    camera.wait_for(lambda: camera.stats()["frames_out"] >= 3, what="frames")
+    os.write(controller, b"\n")
+    camera.wait_for(lambda: len(list(snaps.glob("snapshot-*.jpg"))) == 1, what="a snapshot on Enter")
+    camera.proc.send_signal(signal.SIGTERM)
+    assert camera.finish() == 0, camera.stderr
+    os.close(controller)
 
 
 # ---- config files and bad input -------------------------------------------------------------------
