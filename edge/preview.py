@@ -30,19 +30,24 @@ JsonFn = Callable[[], dict[str, Any]]
 
 
 class PreviewHub(FrameSink):
-    """The newest output frame, handed to any number of readers; encoded lazily, once per frame."""
+    """The newest output frame, handed to any number of readers; encoded lazily, once per frame.
+
+    Encoding happens in a reader's thread and outside the lock `write` takes, so the pipeline
+    never waits for a JPEG encode.
+    """
 
     def __init__(self, quality: int = 80):
         self.quality = quality
         self._cond = threading.Condition()
+        self._encoding = threading.Lock()
         self._frame: np.ndarray | None = None
-        self._jpeg: bytes | None = None
         self._seq = 0
+        self._jpeg: tuple[int, bytes] = (0, b"")  # (sequence number, JPEG) of the last encode
         self._closed = False
 
     def write(self, frame: np.ndarray) -> None:
         with self._cond:
-            self._frame, self._jpeg = frame, None
+            self._frame = frame
             self._seq += 1
             self._cond.notify_all()
 
@@ -62,9 +67,13 @@ class PreviewHub(FrameSink):
             self._cond.wait_for(lambda: self._seq > after or self._closed, timeout)
             if self._seq <= after or self._frame is None:
                 return after, None
-            if self._jpeg is None:
-                self._jpeg = encode_image(self._frame, ".jpg", self.quality)
-            return self._seq, self._jpeg
+            seq, frame = self._seq, self._frame
+        with self._encoding:  # one encoder at a time: the others then find its result
+            done_seq, jpeg = self._jpeg
+            if done_seq != seq:
+                jpeg = encode_image(frame, ".jpg", self.quality)
+                self._jpeg = (seq, jpeg)
+        return seq, jpeg
 
 
 class PreviewServer(ThreadingHTTPServer):
