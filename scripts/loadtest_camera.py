@@ -173,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(min(1.0, args.seconds / 4))  # all connected
         rss_connected = rss_mb(server.proc.pid)
         start = time.monotonic()
+        at_start = [c.frames for c in clients]
         fps_loaded = measure(server, args.seconds)
         elapsed = time.monotonic() - start
-        counts = [c.frames for c in clients]
+        counts = [c.frames - before for c, before in zip(clients, at_start)]
         rss_after = rss_mb(server.proc.pid)
         stats = server.stats()
         stop.set()
