@@ -30,6 +30,20 @@ def pibokeh_cmd() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "edge.cli"]
 
 
+STARTED: list["Camera"] = []
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_processes():
+    """A failed test must not leave its `pibokeh camera` running."""
+    yield
+    while STARTED:
+        camera = STARTED.pop()
+        if camera.proc.poll() is None:
+            camera.proc.kill()
+            camera.proc.wait()
+
+
 class Camera:
     """`pibokeh camera ...` running in the background; stderr collected line by line."""
 
@@ -42,6 +56,7 @@ class Camera:
         self.proc = subprocess.Popen(pibokeh_cmd() + ["camera", *map(str, args)], stderr=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stdin=stdin, text=True, env=full_env,
                                      cwd=cwd)
+        STARTED.append(self)
         self.lines: list[str] = []
         self.url: str | None = None
         self._served = threading.Event()
