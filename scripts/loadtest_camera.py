@@ -162,10 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         for client in clients + [slow]:
             client.start()
         churned: list[Client] = []
+        stop_churn = threading.Event()
 
         def churn() -> None:  # viewers that come and go: memory must stay flat
-            while not stop.wait(0.2):
-                visitor = Client(server.address, stop, max_frames=1)
+            while not stop_churn.wait(0.2):
+                visitor = Client(server.address, threading.Event(), max_frames=1)  # leaves after a frame
                 visitor.start()
                 churned.append(visitor)
         churner = threading.Thread(target=churn, daemon=True)
@@ -179,9 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         counts = [c.frames - before for c, before in zip(clients, at_start)]
         rss_after = rss_mb(server.proc.pid)
         stats = server.stats()
-        stop.set()
+        stop_churn.set()
         churner.join()
-        for client in clients + [slow] + churned:
+        for visitor in churned:
+            visitor.join(15)  # each one gets its frame (or an error) before the others stop
+        stop.set()
+        for client in clients + [slow]:
             client.join(15)
     finally:
         code = server.stop()
