@@ -190,6 +190,7 @@ class Picamera2Source(LiveSource):
             raise InputError(f"{self.name}: cannot start {self.size[0]}x{self.size[1]} at {self.fps:g} fps "
                              f"({_first_line(exc)})") from None
         self._names = ["main", "lores"] if self.lores else ["main"]
+        self._closed = False
 
     def read_frames(self) -> tuple[np.ndarray, np.ndarray | None]:
         try:
@@ -204,6 +205,9 @@ class Picamera2Source(LiveSource):
         return self.read_frames()[0]
 
     def close(self) -> None:
+        if self._closed:  # the pipeline closes a lost camera, then again on exit
+            return
+        self._closed = True
         try:
             self._cam.stop()
         finally:

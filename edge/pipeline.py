@@ -96,24 +96,29 @@ class Latest:
 
 
 class Rate:
-    """Events per second over the last `window` seconds."""
+    """Events per second over the last `window` seconds (ticked by a stage, read by /stats)."""
 
     def __init__(self, window: float = 2.0) -> None:
         self.window = window
         self._times: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def _forget(self, now: float) -> None:
+        while self._times and now - self._times[0] > self.window:
+            self._times.popleft()
 
     def tick(self, now: float) -> None:
-        self._times.append(now)
-        while self._times and now - self._times[0] > self.window:
-            self._times.popleft()
+        with self._lock:
+            self._times.append(now)
+            self._forget(now)
 
     def per_second(self, now: float) -> float:
-        while self._times and now - self._times[0] > self.window:
-            self._times.popleft()
-        if len(self._times) < 2:
-            return 0.0
-        span = max(now - self._times[0], self._times[-1] - self._times[0])
-        return (len(self._times) - 1) / span if span > 0 else 0.0
+        with self._lock:
+            self._forget(now)
+            if len(self._times) < 2:
+                return 0.0
+            span = max(now - self._times[0], self._times[-1] - self._times[0])
+            return (len(self._times) - 1) / span if span > 0 else 0.0
 
 
 @dataclass
@@ -202,7 +207,6 @@ class Pipeline:
     # ---- control ----
 
     def start(self) -> "Pipeline":
-        self.stats = Stats()
         for name, target in (("capture", self._capture), ("segment", self._segment), ("compose", self._compose)):
             thread = threading.Thread(target=self._guard, args=(target,), name=f"pibokeh-{name}", daemon=True)
             self._threads.append(thread)
