@@ -256,6 +256,11 @@ class Signals:
                              (signal.SIGUSR1, self.snapshot)):
             self._old[signum] = signal.signal(signum, lambda *_, flag=flag: flag.set())
 
+    def shield(self) -> None:
+        """Ignore further Ctrl-C while finishing: a second one must not leave the recording unfinalised."""
+        if threading.current_thread() is threading.main_thread():
+            self._old.setdefault(signal.SIGINT, signal.signal(signal.SIGINT, signal.SIG_IGN))
+
     def restore(self) -> None:
         for signum, handler in self._old.items():
             signal.signal(signum, handler)
@@ -328,6 +333,7 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: Settings, 
     except KeyboardInterrupt:
         say("interrupted: finishing")
     finally:
+        signals.shield()
         pipeline.join()
         if server is not None:
             server.stop()
