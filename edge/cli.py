@@ -294,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="download <URL>/<file> instead of the upstream address (e.g. a local mirror)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fetch)
+
+    from . import bench  # imported here: edge.bench builds on this module's option helpers
+    bench.add_parser(sub)
     return parser
 
 
