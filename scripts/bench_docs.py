@@ -167,7 +167,7 @@ def plot_stages(bars: list[tuple[str, dict[str, Any]]], path: Path) -> None:
 def notes(data: dict[str, Any]) -> str:
     """What the figures say about the targets that were missed, from the figures themselves."""
     r = data["reference"]
-    _, big = smallest_largest(r["comparisons"])
+    _, big = smallest_largest(of_model(r["comparisons"], r["model"]))
     at = f"{big['size'][0]}x{big['size'][1]}" if big else ""
     lines = []
     if big and big["speedup"]["end_to_end"] < 10:
@@ -182,6 +182,15 @@ def notes(data: dict[str, Any]) -> str:
             f"{big['speedup']['inference']:.1f}x faster than TensorFlow running the float graph. What would "
             "close the gap: a smaller or lower-resolution model (see the model table), and a cheaper halo-free "
             "blur (its full-resolution float32 weighting and dilation cost more than `fast_blur` itself).")
+    for c in (x for x in r["comparisons"] if big and x["size"] == big["size"] and x["mask_agreement"] < 0.97):
+        name = describe_model(c["model"])[0]
+        lines.append(
+            f"- **Mask agreement** of {name} with the reference is {100 * c['mask_agreement']:.2f} % at {at} "
+            f"(foreground IoU {c['mask_iou']:.3f}). The reference runs the float graph; the masks differ where "
+            "the models do (int8 weights and activations, output stride, letterbox padding), not in the shared "
+            "mask code." + ("" if name.startswith("converted") else
+                            " An int8 model converted from the reference graph itself is the one to hold to "
+                            "this target."))
     if big and big["blur"]["background_blur_speedup"] < 20 <= big["blur"]["fast_speedup"]:
         lines.append(
             f"- **Blur.** `fast_blur` alone meets the target ({big['blur']['fast_speedup']:.0f}x); the default "
@@ -198,6 +207,10 @@ def notes(data: dict[str, Any]) -> str:
 
 
 # ---- page helpers --------------------------------------------------------------------------------
+
+def of_model(comparisons: Sequence[dict[str, Any]], model: str) -> list[dict[str, Any]]:
+    return [c for c in comparisons if c["model"] == model]
+
 
 def smallest_largest(comparisons: Sequence[dict[str, Any]]) -> tuple[dict | None, dict | None]:
     """The comparisons at the smallest and the largest frame size."""
@@ -220,11 +233,10 @@ def yes(ok: bool) -> str:
 def write_page(data: dict[str, Any]) -> str:
     r = data["reference"]
     host = r["host"]
-    small, big = smallest_largest(r["comparisons"])
+    small, big = smallest_largest(of_model(r["comparisons"], r["model"]))
     quant = r.get("quant") or {"runs": [], "failed": [], "size": [640, 480], "frames": 0}
     evals = data["eval"]
     rss = data["rss"]
-    default_name = Path(r["model"]).name
     parts = [
         "# Benchmarks",
         "",
@@ -242,13 +254,17 @@ def write_page(data: dict[str, Any]) -> str:
         "",
     ]
     rows = []
+    for model in r["models"]:
+        _, c = smallest_largest(of_model(r["comparisons"], model))
+        at = f"{c['size'][0]}x{c['size'][1]}"
+        e2e = c["speedup"]["end_to_end"]
+        name = describe_model(model)[0]
+        rows.append([f"end to end, default ({name}) vs reference, {at}", ">= 10x", f"{e2e:.1f}x", yes(e2e >= 10)])
+        rows.append([f"mask agreement of {name} with the reference, {at}", ">= 97 %",
+                     f"{100 * c['mask_agreement']:.2f} % (foreground IoU {c['mask_iou']:.3f})",
+                     yes(c["mask_agreement"] >= 0.97)])
     if big:
         at = f"{big['size'][0]}x{big['size'][1]}"
-        e2e = big["speedup"]["end_to_end"]
-        rows.append([f"end to end, default vs reference, {at}", ">= 10x", f"{e2e:.1f}x", yes(e2e >= 10)])
-        rows.append([f"mask agreement with the reference, {at}", ">= 97 %",
-                     f"{100 * big['mask_agreement']:.2f} % (foreground IoU {big['mask_iou']:.3f})",
-                     yes(big["mask_agreement"] >= 0.97)])
         fb = big["blur"]["fast_speedup"]
         rows.append([f"`fast_blur` vs exact 251x251 blur, {at}", ">= 20x",
                      f"{fb:.1f}x ({big['blur']['fast_psnr_db']:.1f} dB PSNR)", yes(fb >= 20)])
@@ -272,11 +288,12 @@ def write_page(data: dict[str, Any]) -> str:
               f"Reference: the notebook's pipeline — `{Path(r['reference_graph']).name}` in a `tf.compat.v1` "
               f"session (TF {r['tensorflow']}, {r['threads']} threads) at longest side 513, mask → Gaussian 15 → "
               "Otsu, full-resolution `GaussianBlur(251)`. "
-              f"Default: `pibokeh blur` as shipped — `{default_name}` ({r['backend']}, {r['threads']} threads), "
-              "letterbox, the same mask steps, halo-free fast blur. Median ms per frame; speedup = reference / "
-              "default.", ""]
+              f"Default: `pibokeh blur` as shipped — an int8 model ({r['backend']}, {r['threads']} threads), "
+              "letterbox, the same mask steps, halo-free fast blur. Each default model is timed against the "
+              "reference in its own interleaved run. Median ms per frame; speedup = reference / default.", ""]
     for c in r["comparisons"]:
-        parts += [f"### {c['size'][0]}x{c['size'][1]} ({c['frames']} frames)", ""]
+        parts += [f"### {describe_model(c['model'])[0]} (`{Path(c['model']).name}`), {c['size'][0]}x{c['size'][1]}, "
+                  f"{c['frames']} frames", ""]
         rows = []
         for stage in bench.STAGES + ("end_to_end",):
             rs = c["reference"]["stages"].get(stage, c["reference"]["end_to_end"])
@@ -377,27 +394,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     img = args.out / "img"
     img.mkdir(parents=True, exist_ok=True)
 
+    converted, convert_failed = [], []
+    if not args.no_convert:
+        converted, convert_failed = ref.convert_models(ref.REFERENCE_GRAPH, args.workdir, (513, 257),
+                                                       ref.SHARED / "calib", log)
+    # the default path: the project's own int8 513 model when it could be converted, and Coral's
+    defaults = [m for m in converted if m.stem.endswith("_513_int8")] + [ref.DEFAULT_MODEL]
     cmd = [python, ROOT / "scripts" / "bench_reference.py", "--json", "--frames", args.frames,
-           "--sizes", args.sizes, "--voc", ref.SHARED / "voc", "--quant", "--quant-frames", args.quant_frames,
-           "--workdir", args.workdir]
-    if args.no_convert:
-        cmd += ["--quant-models"] + [p for p in ref.PREBUILT if p.is_file()]
+           "--sizes", args.sizes, "--voc", ref.SHARED / "voc", "--quant", "--quant-frames", args.quant_frames]
+    for model in defaults:
+        cmd += ["--model", model]
+    cmd += ["--quant-models"] + converted + [p for p in ref.PREBUILT if p.is_file()]
     reference = run_json(cmd)
-    quant = reference.get("quant") or {"runs": []}
+    reference["quant"]["failed"] = convert_failed + reference["quant"]["failed"]
+    quant = reference["quant"]
     models = list(dict.fromkeys(run["model"] for run in quant["runs"]))
-    converted = [m for m in models if describe_model(m)[1] != "?" and "converted" in describe_model(m)[0]]
     models_note = (f"{len(converted)} converted by `pibokeh-convert` from `{ref.REFERENCE_GRAPH.name}` and "
-                   if converted else "no converted models (`pibokeh-convert` was not installed when this ran), ")
+                   if converted else "no converted models (`pibokeh-convert` was not usable when this ran: "
+                   f"{convert_failed[0]['reason'] if convert_failed else 'not asked for'}), ")
     models_note += "the prebuilt ones from `../shared/data/models`."
     evals = evaluate(edge_python, [Path(m) for m in models], ref.SHARED / "voc")
 
     with tempfile.TemporaryDirectory(prefix="pibokeh-docs-") as tmp:
         clip = upscaled_clip(ref.VIDEO, (1920, 1080), args.rss_frames, Path(tmp))
-        rss = edge_rss(edge_python, clip, ref.DEFAULT_MODEL, Path(tmp), min(args.frames, 20))
+        rss = edge_rss(edge_python, clip, Path(reference["model"]), Path(tmp), min(args.frames, 20))
 
     # the post-processing target: the int8 513 default model at 640x480, from the model matrix
     post = next(({**run, "size": "x".join(map(str, quant["size"]))} for run in quant["runs"]
-                 if run["model"] == str(ref.DEFAULT_MODEL) and run["backend"] == "ai_edge_litert"
+                 if run["model"] == reference["model"] and run["backend"] == "ai_edge_litert"
                  and run["threads"] == reference["threads"]), None)
     data = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": "scripts/bench_docs.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
@@ -409,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             label, mode, _ = describe_model(run["model"])
             points.append({"label": label, "quant": mode, "ms": run["stages"]["inference"]["median_ms"],
                            "miou": evals[run["model"]]["miou"]})
-    small, _ = smallest_largest(reference["comparisons"])
+    small, _ = smallest_largest(of_model(reference["comparisons"], reference["model"]))
     ref_point = ({"ms": small["reference"]["stages"]["inference"]["median_ms"],
                   "miou": reference["reference_accuracy"]["miou"]} if reference.get("reference_accuracy") else None)
     plot_latency_accuracy(points, ref_point, img / "latency_vs_miou.png")
@@ -417,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for c in reference["comparisons"]:
         size = f"{c['size'][0]}x{c['size'][1]}"
         bars.append((f"reference {size}", c["reference"]["stages"]))
-        bars.append((f"default {size}", c["default"]["stages"]))
+        bars.append((f"default {size}\n{describe_model(c['model'])[0]}", c["default"]["stages"]))
     plot_stages(bars, img / "stages.png")
 
     data["notes"] = notes(data)

@@ -134,7 +134,8 @@ def compare(ref: ReferenceGraph, seg: Segmenter, frames: bench.Frames, count: in
         total += a.size
         inter += int(np.count_nonzero(a & b))
         union += int(np.count_nonzero(a | b))
-    result: dict[str, Any] = {"size": list(frames.size), "frames": count}
+    result: dict[str, Any] = {"model": str(seg.path), "backend": seg.backend, "size": list(frames.size),
+                              "frames": count}
     for name, table in rows.items():
         arr = np.array(table)
         result[name] = {"stages": {s: bench.summary(arr[:, j]) for j, s in enumerate(STAGES)},
@@ -175,9 +176,11 @@ def reference_accuracy(ref: ReferenceGraph, folder: Path) -> dict[str, Any]:
 def converter() -> list[str] | None:
     """The pibokeh-convert command, when the converter is installed."""
     exe = shutil.which("pibokeh-convert") or str(Path(sys.executable).with_name("pibokeh-convert"))
-    if Path(exe).is_file():
-        return [exe]
-    return None
+    if not Path(exe).is_file():
+        return None
+    # an installed entry point whose package is not there yet fails at import: not a converter
+    probe = subprocess.run([exe, "--help"], capture_output=True, text=True)
+    return [exe] if probe.returncode == 0 else None
 
 
 def convert_models(graph: Path, workdir: Path, sizes: Sequence[int], calib: Path | None,
@@ -231,10 +234,10 @@ def quant_matrix(models: Sequence[Path], backends: Sequence[str], threads: Seque
 def format_report(result: dict[str, Any]) -> str:
     lines = [f"reference: {Path(result['reference_graph']).name} (TF {result['tensorflow']} session, "
              f"{result['threads']} threads), exact blur {result['kernel']}",
-             f"default:   {Path(result['model']).name} ({result['backend']}, {result['threads']} threads), "
-             f"fast halo-free blur {result['kernel']}", ""]
+             f"default:   {result['backend']}, {result['threads']} threads, fast halo-free blur {result['kernel']}", ""]
     for c in result["comparisons"]:
-        lines.append(f"{c['size'][0]}x{c['size'][1]}, {c['frames']} frames: median ms (reference / default = speedup)")
+        lines.append(f"{Path(c['model']).name} at {c['size'][0]}x{c['size'][1]}, {c['frames']} frames: "
+                     "median ms (reference / default = speedup)")
         for stage in STAGES + ("end_to_end",):
             r = c["reference"]["stages"][stage] if stage in STAGES else c["reference"]["end_to_end"]
             d = c["default"]["stages"][stage] if stage in STAGES else c["default"]["end_to_end"]
@@ -265,7 +268,9 @@ def format_report(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--graph", type=Path, default=REFERENCE_GRAPH, help="TF1 frozen graph (reference)")
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="int8 TFLite model (default path)")
+    parser.add_argument("--model", type=Path, action="append",
+                        help="int8 TFLite model of the default path; repeat to compare several, each against "
+                             f"the reference in its own interleaved run (default: {DEFAULT_MODEL.name})")
     parser.add_argument("--input", type=Path, default=VIDEO, help="video or image to take frames from")
     parser.add_argument("--sizes", type=lambda t: [bench.parse_size(s) for s in t.split(",")],
                         default=[(640, 480), (1920, 1080)], metavar="WxH[,WxH]")
@@ -295,24 +300,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, log) -> int:
-    for path in (args.graph, args.model, args.input):
+    models = args.model or [DEFAULT_MODEL]
+    for path in (args.graph, args.input, *models):
         if not path.exists():
             raise InputError(f"{path}: no such file (is ../shared/data beside the repository?)")
     ids = class_ids(args.classes)
     import tensorflow as tf
     ref = ReferenceGraph(args.graph, args.threads)
-    seg = Segmenter(args.model, threads=args.threads)
+    segs = [Segmenter(model, threads=args.threads) for model in models]
     result: dict[str, Any] = {"host": bench.host(), "tensorflow": tf.__version__, "reference_graph": str(args.graph),
-                              "model": str(args.model), "backend": seg.backend, "threads": args.threads,
-                              "kernel": core.BLUR_KERNEL, "classes": ids, "comparisons": []}
+                              "model": str(models[0]), "models": [str(m) for m in models],
+                              "backend": segs[0].backend, "threads": args.threads, "kernel": core.BLUR_KERNEL,
+                              "classes": ids, "comparisons": []}
     for size in args.sizes:
-        log(f"reference vs default at {size[0]}x{size[1]}")
-        with tempfile.TemporaryDirectory(prefix="pibokeh-ref-") as tmp:
-            frames = bench.prepare_frames([str(args.input)], size, args.frames + args.warmup, Path(tmp))
-            try:
-                result["comparisons"].append(compare(ref, seg, frames, args.frames, args.warmup, ids, core.BLUR_KERNEL))
-            finally:
-                frames.close()
+        for seg in segs:
+            log(f"reference vs {seg.path.name} at {size[0]}x{size[1]}")
+            with tempfile.TemporaryDirectory(prefix="pibokeh-ref-") as tmp:
+                frames = bench.prepare_frames([str(args.input)], size, args.frames + args.warmup, Path(tmp))
+                try:
+                    result["comparisons"].append(compare(ref, seg, frames, args.frames, args.warmup, ids,
+                                                         core.BLUR_KERNEL))
+                finally:
+                    frames.close()
     if args.voc:
         log(f"reference accuracy on {args.voc}")
         result["reference_accuracy"] = reference_accuracy(ref, args.voc)
