@@ -35,7 +35,8 @@ from edge.sources import VideoFileSource  # noqa: E402
 STAGE_COLOURS = {"decode": "#8c8c8c", "preprocess": "#bcbd22", "inference": "#1f77b4", "mask": "#2ca02c",
                  "background": "#d62728", "blend": "#9467bd", "encode": "#ff7f0e"}
 RSS_LIMIT_MB = 250
-MEASURE_RSS = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+MEASURE_RSS = ("import resource, subprocess, sys; "
+               "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)")
 
 
@@ -67,16 +68,23 @@ def upscaled_clip(video: Path, size: tuple[int, int], frames: int, folder: Path)
 def edge_rss(edge_python: str, clip: Path, model: Path, folder: Path, frames: int) -> dict[str, Any]:
     """Peak RSS of the edge process on a 1080p clip: `pibokeh blur` on it, and `pibokeh bench` on it."""
     out = folder / "blurred"
-    cmd = [edge_python, "-c", MEASURE_RSS, edge_python, "-m", "edge.cli", "blur", str(clip), "-o", str(out),
-           "--model", str(model), "--quiet"]
     log("pibokeh blur on the 1080p clip (peak RSS)")
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    kib, code = proc.stdout.split()
+    kib, code = _peak_rss([edge_python, "-m", "edge.cli", "blur", str(clip), "-o", str(out), "--model", str(model),
+                           "--quiet"])
+    base_kib, _ = _peak_rss([edge_python, "-m", "edge.cli", "info", "--model", str(model)])
     bench_run = run_json([edge_python, "-m", "edge.cli", "bench", "--json", "--input", str(clip),
                           "--model", str(model), "--frames", str(frames)])
-    return {"python": edge_python, "clip": clip.name, "model": str(model), "frames_blurred": _frames(out / clip.name),
-            "blur_exit": int(code), "blur_peak_rss_mb": round(int(kib) * 1024 / 1e6, 1),
-            "bench": bench_run}
+    env = "edge environment (no TensorFlow)" if edge_python != sys.executable else "full environment"
+    return {"env": env, "clip": clip.name, "model": str(model), "frames_blurred": _frames(out / clip.name),
+            "blur_exit": code, "blur_peak_rss_mb": round(kib * 1024 / 1e6, 1),
+            "loaded_rss_mb": round(base_kib * 1024 / 1e6, 1), "bench": bench_run}
+
+
+def _peak_rss(cmd: Sequence[str]) -> tuple[int, int]:
+    """(peak RSS in KiB, exit code) of a command, measured by a fresh parent that runs only it."""
+    proc = subprocess.run([sys.executable, "-c", MEASURE_RSS, *cmd], capture_output=True, text=True, cwd=ROOT)
+    kib, code = proc.stdout.split()[-2:]
+    return int(kib), int(code)
 
 
 def _frames(video: Path) -> int:
@@ -220,6 +228,21 @@ def smallest_largest(comparisons: Sequence[dict[str, Any]]) -> tuple[dict | None
     return ordered[0], ordered[-1]
 
 
+def backend_ratios(runs: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """'a-bx' ranges of tflite_runtime / ai_edge_litert inference time, for int8 and float models."""
+    lite = {(r["model"], r["threads"]): r["stages"]["inference"]["median_ms"] for r in runs
+            if r["backend"] == "ai_edge_litert"}
+    ratios: dict[str, list[float]] = {"int8": [], "float": []}
+    for r in runs:
+        key = (r["model"], r["threads"])
+        if r["backend"] == "tflite_runtime" and lite.get(key):
+            kind = "int8" if describe_model(r["model"])[1] == "int8" else "float"
+            ratios[kind].append(r["stages"]["inference"]["median_ms"] / lite[key])
+    if not ratios["int8"] and not ratios["float"]:
+        return {}
+    return {k: f"{min(v):.1f}-{max(v):.1f}x" if v else "not measured" for k, v in ratios.items()}
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -332,6 +355,11 @@ def write_page(data: dict[str, Any]) -> str:
                      f"{acc['pixel_accuracy']:.3f}"] + [tf_ms] + ["–" for _ in columns[1:]])
     parts += [table(["model", "quant", "origin", "MB", "mIoU", "pixel acc"]
                     + [f"{b} {t} thr ms" for b, t in columns], rows), ""]
+    slow = backend_ratios(quant["runs"])
+    if slow:
+        parts.append(f"- `tflite_runtime` vs `ai_edge_litert`, same model and threads: int8 models "
+                     f"{slow['int8']} slower, float models {slow['float']} (tflite_runtime 2.14 has no XNNPACK "
+                     "for int8).")
     for fail in quant["failed"]:
         parts.append(f"- not measured: {fail['model']} ({fail['reason']})")
     parts += ["", "![latency vs accuracy](img/latency_vs_miou.png)", ""]
@@ -350,17 +378,19 @@ def write_page(data: dict[str, Any]) -> str:
         b = rss["bench"]["runs"][0] if rss["bench"]["runs"] else None
         parts += ["## Memory", "",
                   f"`pibokeh blur` on a 1920x1080 clip ({rss['frames_blurred']} frames, the shared video upscaled with "
-                  f"OpenCV into a temp folder), model `{Path(rss['model']).name}`, run by `{rss['python']}`: peak RSS "
-                  f"**{rss['blur_peak_rss_mb']:.0f} MB** (`ru_maxrss` of the child process)."
+                  f"OpenCV into a temp folder), model `{Path(rss['model']).name}`, run in the {rss['env']}: peak RSS "
+                  f"**{rss['blur_peak_rss_mb']:.0f} MB** (`ru_maxrss` of the process), of which "
+                  f"{rss['loaded_rss_mb']:.0f} MB is the process with the interpreter and model loaded "
+                  "(`pibokeh info`)."
                   + (f" `pibokeh bench` on the same clip: {b['peak_rss_mb']:.0f} MB, {b['fps']:.1f} fps end to end."
                      if b else ""), ""]
 
     parts += ["## Published Raspberry Pi figures (not measured here)", "",
               "No published Raspberry Pi latency for these exact DeepLab-v3 MobileNetV2 TFLite models was found "
-              "to quote. The closest published CPU figures are for the MobileNetV2 backbone family on its own "
-              "(a different, smaller network than DeepLab at 513): Alasdair Allan's *Benchmarking ML on the edge* "
-              "(https://github.com/aallan/benchmarking-ml-on-the-edge) reports TensorFlow Lite inference of "
-              "MobileNet v2 (COCO, 300x300) at 112.6 ms on a Raspberry Pi 4 and 23.5 ms on a Raspberry Pi 5. "
+              "to quote. The closest published CPU figures are for a different, smaller workload: Alasdair "
+              "Allan's *Benchmarking ML on the edge* (https://github.com/aallan/benchmarking-ml-on-the-edge) "
+              "reports TensorFlow Lite inference of a MobileNet v2 model (COCO, 300x300 input) at 112.6 ms on a "
+              "Raspberry Pi 4 and 23.5 ms on a Raspberry Pi 5. "
               "Treat them as an order of magnitude for Pi 4 vs Pi 5, not as a prediction for these models; "
               "run `pibokeh bench` on the Pi itself for real numbers.", "",
               "## Reproduce", "",

@@ -86,6 +86,8 @@ def test_bad_graph_is_one_line(tmp_path):
 
 def test_docs_are_regenerated_by_one_command(tmp_path):
     pytest.importorskip("matplotlib")
+    for path in (GRAPH, CORAL, CORAL_DM05, FLOAT257, VIDEO, VOC):
+        need(path)
     out = tmp_path / "docs"
     proc = run("--out", out, "--frames", "1", "--quant-frames", "1", "--rss-frames", "3", "--no-convert",
                "--sizes", "320x240,640x360", "--workdir", tmp_path / "work",
