@@ -307,7 +307,18 @@ def write_page(data: dict[str, Any]) -> str:
     parts += [table(["target", "goal", "measured", ""], rows), ""]
     parts += [data["notes"], ""] if data.get("notes") else []
 
-    parts += ["## Reference vs default, per stage", "",
+    parts += ["## What each stage is", "",
+              table(["stage", "default path (the runtime's own functions)", "reference"], [
+                  ["decode", "`sources.VideoFileSource.read` (or `read_image`)", "the same"],
+                  ["preprocess", "`model.letterbox`: resize to fit 513 (or 257), BGR→RGB, pad", "the same resize, "
+                   "unpadded (longest side 513)"],
+                  ["inference", "`Segmenter.infer`: input tensor (`to_input`), invoke, class map (argmax of "
+                   "scores)", "`sess.run(SemanticPredictions)`"],
+                  ["mask", "`crop_valid` + `core.frame_mask`: class mask, resize, Gaussian 15, Otsu", "`core.frame_mask`"],
+                  ["background", "`core.background_blur` (halo-free, fast)", "`core.exact_blur` (GaussianBlur 251)"],
+                  ["blend", "`core.blend`", "the same"],
+                  ["encode", "`sinks.encode_image` as JPEG", "the same"]]), "",
+              "## Reference vs default, per stage", "",
               f"Reference: the notebook's pipeline — `{Path(r['reference_graph']).name}` in a `tf.compat.v1` "
               f"session (TF {r['tensorflow']}, {r['threads']} threads) at longest side 513, mask → Gaussian 15 → "
               "Otsu, full-resolution `GaussianBlur(251)`. "
