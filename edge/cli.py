@@ -295,8 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fetch)
 
-    from .camera_cli import add_camera_parser  # imports cli's helpers: registered last to avoid a cycle
-    add_camera_parser(sub)
+    # imported here: both build on this module's option helpers
+    from . import bench, camera_cli
+    camera_cli.add_camera_parser(sub)
+    bench.add_parser(sub)
     return parser
 
 
