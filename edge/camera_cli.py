@@ -95,7 +95,7 @@ def add_camera_options(p: argparse.ArgumentParser) -> None:
     src.add_argument("--loop", action="store_true", help="video: start again at the end")
     src.add_argument("--retries", type=non_negative_int, default=3, metavar="N",
                      help="reconnect attempts when the source is missing, busy or lost, with doubling waits "
-                          "from 0.5 s (default: 3)")
+                          "from 0.5 s up to 30 s (default: 3)")
     add_model_options(p)
     add_style_options(p)
     live = p.add_argument_group("live pipeline")

@@ -25,6 +25,7 @@ from .sources import FrameSource, InputError, VideoFileSource, to_bgr8
 
 Size = Optional[tuple[int, int]]  # (width, height)
 
+MAX_RETRY_WAIT = 30.0  # seconds: a camera plugged back in is found within half a minute
 LORES_MAX_WIDTH = 640  # inference runs at <= 513 px: a bigger lores only costs copies
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 
@@ -249,7 +250,7 @@ def open_source(spec: str, size: Size = None, fps: float | None = None, loop: bo
 def open_with_retries(open_fn: Callable[[], LiveSource], retries: int, stop: threading.Event,
                       backoff: float = 0.5, log: Callable[[str], None] = lambda message: None) -> LiveSource:
     """open_fn(), tried again up to `retries` times with doubling waits from `backoff` seconds
-    while it raises InputError (a camera still booting, busy, or being plugged back in).
+    (at most MAX_RETRY_WAIT) while it raises InputError (a camera still booting, busy, or being plugged back in).
     Raises the last InputError; gives up early once `stop` is set."""
     delay = backoff
     for attempt in range(1, retries + 2):
@@ -261,5 +262,5 @@ def open_with_retries(open_fn: Callable[[], LiveSource], retries: int, stop: thr
             log(f"{exc}; retrying in {delay:g} s ({attempt}/{retries})")
             if stop.wait(delay):
                 raise
-            delay *= 2
+            delay = min(2 * delay, MAX_RETRY_WAIT)
     raise AssertionError("unreachable")
