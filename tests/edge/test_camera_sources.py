@@ -204,3 +204,35 @@ def test_opencv_reads_an_http_mjpeg_stream_and_notices_when_it_ends():
     finally:
         stop.set()
         server.server_close()
+
+
+def test_retries_double_the_wait_up_to_a_cap_then_give_the_last_error():
+    from edge.cameras import MAX_RETRY_WAIT, open_with_retries
+
+    class Clock:  # records the waits instead of sleeping
+        def __init__(self):
+            self.waits = []
+
+        def wait(self, seconds):
+            self.waits.append(seconds)
+            return False
+
+        def is_set(self):
+            return False
+    attempts, logs, clock = [], [], Clock()
+
+    def failing():
+        attempts.append(1)
+        raise InputError(f"camera: busy ({len(attempts)})")
+    with pytest.raises(InputError, match=r"busy \(8\)"):
+        open_with_retries(failing, 7, clock, backoff=4.0, log=logs.append)
+    assert clock.waits == [4, 8, 16, MAX_RETRY_WAIT, MAX_RETRY_WAIT, MAX_RETRY_WAIT, MAX_RETRY_WAIT]
+    assert len(attempts) == 8 and logs[0] == "camera: busy (1); retrying in 4 s (1/7)"
+    works = iter([InputError("camera: not yet"), None])
+
+    def second_time():
+        error = next(works)
+        if error:
+            raise error
+        return "source"
+    assert open_with_retries(second_time, 3, Clock()) == "source"
