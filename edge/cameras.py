@@ -100,8 +100,10 @@ class OpenCVSource(LiveSource):
 
     def __init__(self, target: int | str, size: Size = None, fps: float | None = None):
         self.target = target
-        self.name = f"opencv:{target}" if isinstance(target, int) or str(target).startswith("/dev/") else str(target)
-        self._cap = cv2.VideoCapture(target, cv2.CAP_V4L2) if isinstance(target, int) else cv2.VideoCapture(target)
+        device = isinstance(target, int) or str(target).startswith("/dev/")
+        self.name = f"opencv:{target}" if device else str(target)
+        # Devices through V4L2 directly; URLs through whatever backend can open them (FFmpeg).
+        self._cap = cv2.VideoCapture(target, cv2.CAP_V4L2) if device else cv2.VideoCapture(target)
         if not self._cap.isOpened():
             self._cap.release()
             raise InputError(f"{self.name}: cannot open (missing, busy, or not a camera/stream OpenCV can read)")
