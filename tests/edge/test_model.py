@@ -150,3 +150,17 @@ def test_edge_never_imports_tensorflow():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_integer_inputs_follow_their_quantization():
+    from edge.model import quantized_input_lut
+    # Coral's input (scale 1/128, zero point 128) is within a step of raw RGB: fed raw
+    assert np.array_equal(quantized_input_lut(np.dtype(np.uint8), 1 / 128, 128), np.arange(256))
+    # a converter's input calibrated on [-1, 1] (scale 2/255, zero point 128): raw as well
+    assert np.array_equal(quantized_input_lut(np.dtype(np.uint8), 2 / 255, 128), np.arange(256))
+    # a narrower calibrated range [-0.5, 0.5] (scale 1/255, zero point 128) stretches the pixels:
+    # pixel 200 -> (200 - 127.5) / 127.5 = 0.5686 -> 0.5686 * 255 + 128 = 273 -> clipped to 255
+    lut = quantized_input_lut(np.dtype(np.uint8), 1 / 255, 128)
+    assert lut[200] == 255 and lut[128] == 129 and lut[100] == 73 and lut[0] == 0
+    # int8 with the same range as Coral: pixel - 128
+    assert np.array_equal(quantized_input_lut(np.dtype(np.int8), 1 / 128, 0), np.arange(256) - 128)
