@@ -230,14 +230,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         try:
             entry = registry.lookup(name)
             bar = Progress(entry.size_bytes, f"fetch {entry.name}", enabled=not args.quiet)
-            last = [0]
-
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - last[0])
-                last[0] = done
-
-            path = registry.fetch(entry, mirror=args.mirror, progress=progress)
+            path = registry.fetch(entry, mirror=args.mirror,
+                                  progress=lambda done, total: bar.update(done - bar.done))
             bar.close()
             print(path)
         except USER_ERRORS as exc:
@@ -300,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="download <URL>/<file> instead of the upstream address (e.g. a local mirror)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fetch)
+
+    # imported here: both build on this module's option helpers
+    from . import bench, camera_cli
+    camera_cli.add_camera_parser(sub)
+    bench.add_parser(sub)
     return parser
 
 

@@ -29,17 +29,6 @@ def class_mask(labels: np.ndarray, class_ids: Sequence[int]) -> np.ndarray:
     return np.where(np.isin(labels, list(class_ids)), 255, 0).astype(np.uint8)
 
 
-def fit_kernel(kernel: int, height: int, width: int) -> int:
-    """The odd kernel size to use on an image: `kernel`, shrunk for images smaller than it.
-
-    OpenCV's reflected border needs the kernel radius below the image size; shrinking keeps the
-    same look (everything blurs into one average) without failing on thumbnails.
-    """
-    limit = 2 * max(min(height, width) - 1, 0) + 1
-    kernel = min(int(kernel), limit)
-    return max(1, kernel if kernel % 2 else kernel - 1)
-
-
 def refine_mask(mask: np.ndarray, size: tuple[int, int], smooth: int = MASK_SMOOTH_KERNEL) -> np.ndarray:
     """A class mask at model resolution -> binary uint8 0/255 mask of `size` (height, width).
 
@@ -47,8 +36,7 @@ def refine_mask(mask: np.ndarray, size: tuple[int, int], smooth: int = MASK_SMOO
     """
     height, width = size
     resized = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
-    k = fit_kernel(smooth, height, width)
-    smoothed = cv2.GaussianBlur(resized, (k, k), 0) if k > 1 else resized
+    smoothed = cv2.GaussianBlur(resized, (smooth, smooth), 0) if smooth > 1 else resized
     _, binary = cv2.threshold(smoothed, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     return binary
 
@@ -62,8 +50,7 @@ def frame_mask(labels: np.ndarray, class_ids: Sequence[int], size: tuple[int, in
 def feather(mask: np.ndarray, kernel: int) -> np.ndarray:
     """Soft alpha in [0, 1] (float32) from a binary mask: a Gaussian of `kernel` px across the edge."""
     alpha = mask.astype(np.float32) / 255.0
-    k = fit_kernel(kernel, *mask.shape[:2])
-    return cv2.GaussianBlur(alpha, (k, k), 0) if k > 1 else alpha
+    return cv2.GaussianBlur(alpha, (kernel, kernel), 0) if kernel > 1 else alpha
 
 
 # ---- blur ---------------------------------------------------------------------------------------
@@ -75,8 +62,7 @@ def gaussian_sigma(kernel: int) -> float:
 
 def exact_blur(image: np.ndarray, kernel: int = BLUR_KERNEL) -> np.ndarray:
     """GaussianBlur(kernel x kernel) at full resolution: the reference's background."""
-    k = fit_kernel(kernel, *image.shape[:2])
-    return cv2.GaussianBlur(image, (k, k), 0) if k > 1 else image.copy()
+    return cv2.GaussianBlur(image, (kernel, kernel), 0) if kernel > 1 else image.copy()
 
 
 def _downscale_factor(kernel: int) -> float:
@@ -93,8 +79,8 @@ def _small_gaussian(image: np.ndarray, kernel: int, factor: float) -> tuple[np.n
     scale = width / small_w
     # The area downscale and the bilinear upscale blur too (variances f^2/12 and f^2/6): take them off.
     sigma = np.sqrt(max(gaussian_sigma(kernel) ** 2 - scale ** 2 / 4.0, 0.25)) / scale
-    k = fit_kernel(2 * int(np.ceil(3.3 * sigma)) + 1, small_h, small_w)
-    blurred = cv2.GaussianBlur(small, (k, k), sigma) if k > 1 else small
+    k = 2 * int(np.ceil(3.3 * sigma)) + 1
+    blurred = cv2.GaussianBlur(small, (k, k), sigma)
     return blurred, (width, height)
 
 
@@ -111,28 +97,35 @@ def background_blur(image: np.ndarray, mask: np.ndarray, kernel: int = BLUR_KERN
                     fast: bool = True) -> np.ndarray:
     """The blurred background made from background pixels only, so the foreground cannot bleed.
 
-    A normalised (mask-weighted) Gaussian: blur(image * w) / blur(w) with w = 1 - mask. Where no
-    background pixel is within reach (deep inside the foreground) the original pixels are kept;
-    the foreground covers them anyway. The foreground is grown by about 1 % of the frame first: a
-    model's mask usually stops a few pixels short of a person's real edge.
+    A normalised (mask-weighted) Gaussian: blur(image * w) / blur(w) with w = 1 outside the mask.
+    Where no background pixel is within reach (deep inside the foreground) the original pixels are
+    kept; the foreground covers them anyway. The foreground is grown by about 1 % of the frame
+    first: a model's mask usually stops a few pixels short of a person's real edge.
     """
     radius = max(2, round(min(mask.shape[:2]) * 0.01))
     grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
-    weight = 1.0 - grown.astype(np.float32) / 255.0
-    pixels = image.astype(np.float32)
-    weighted = pixels * (weight if pixels.ndim == 2 else weight[..., None])
-    stack = np.dstack([weighted, weight])  # one blur call for image and weight (<= 4 planes)
+    background = cv2.bitwise_not(grown)  # 255 = background pixel (the weight w, scaled by 255)
+    height, width = image.shape[:2]
+    masked = cv2.bitwise_and(image, image, mask=background)
+    planes = list(cv2.split(masked)) if masked.ndim == 3 else [masked]
+    # image * w and w as one array, so one resize and one blur do both (OpenCV is far faster at
+    # this than NumPy broadcasting); float32 keeps the precision the division needs
+    stack = cv2.merge(planes + [background.astype(image.dtype)]).astype(np.float32)
+    stack[..., -1] *= 1.0 / 255.0
     factor = _downscale_factor(kernel)
-    if fast and factor >= 2 and min(image.shape[:2]) >= 2 * factor:
+    if fast and factor >= 2 and min(height, width) >= 2 * factor:
+        # normalise at the small scale, so the full-size work is one upsample
         small, size = _small_gaussian(stack, kernel, factor)
-        blurred = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
-    else:
-        blurred = exact_blur(stack, kernel)
-    num, den = blurred[..., :-1].reshape(image.shape), blurred[..., -1]
-    if image.ndim == 3:
-        den = den[..., None]
-    result = np.where(den > 1e-3, num / np.maximum(den, 1e-3), pixels)
-    return _cast(result, image.dtype)
+        fallback = cv2.resize(image, small.shape[1::-1], interpolation=cv2.INTER_AREA)
+        return cv2.resize(_normalise(small, fallback), size, interpolation=cv2.INTER_LINEAR)
+    return _normalise(exact_blur(stack, kernel), image)
+
+
+def _normalise(blurred: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """blur(image * w) / blur(w), or `fallback` where blur(w) vanishes; in `fallback`'s format."""
+    num, den = blurred[..., :-1], blurred[..., -1:]
+    result = np.where(den > 1e-3, num / np.maximum(den, 1e-3), fallback.reshape(num.shape))
+    return _cast(result.reshape(fallback.shape), fallback.dtype)
 
 
 def _cast(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -217,8 +210,9 @@ def solid(bgr: tuple[int, int, int], like: np.ndarray) -> np.ndarray:
 def blend(image: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """`image` where alpha is 1, `background` where 0, mixed in between (alpha: HxW)."""
     if alpha.dtype == np.uint8:  # a binary mask: pick pixels, exactly like the reference
-        keep = alpha > 127
-        return np.where(keep if image.ndim == 2 else keep[..., None], image, background)
+        out = background.copy()
+        cv2.copyTo(image, (alpha > 127).view(np.uint8), out)
+        return out
     a = alpha if image.ndim == 2 else alpha[..., None]
     mixed = a * image.astype(np.float32) + (1.0 - a) * background.astype(np.float32)
     return _cast(mixed, image.dtype)

@@ -106,6 +106,26 @@ class InputSpec:
     dtype: np.dtype
     mean: float = 127.5
     std: float = 127.5
+    lut: np.ndarray | None = None  # integer inputs: pixel value -> quantized input value
+
+
+def quantized_input_lut(dtype: np.dtype, scale: float, zero_point: int, mean: float = 127.5,
+                        std: float = 127.5) -> np.ndarray:
+    """Pixel value (0..255) -> the integer input that represents (x - mean) / std.
+
+    When that is the identity within one step (Coral's models: scale 1/128, zero point 128) the
+    pixels are fed raw, as those models are documented to take them.
+    """
+    info = np.iinfo(dtype)
+    pixels = np.arange(256)
+    if not scale:  # no quantization parameters: the documented conventions
+        values = pixels if dtype == np.uint8 else pixels - 128
+    else:
+        values = np.rint((pixels - mean) / std / scale + zero_point)
+        raw = pixels if dtype == np.uint8 else pixels - 128
+        if np.abs(values - raw).max() <= 1:
+            values = raw
+    return np.clip(values, info.min, info.max).astype(dtype)
 
 
 def letterbox(frame_bgr: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
@@ -122,15 +142,10 @@ def letterbox(frame_bgr: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray,
 
 
 def to_input(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """The batch-of-one input tensor for an RGB uint8 image, by the input's dtype.
-
-    uint8 models take raw RGB (their input quantisation is ~(x-128)/128, the same normalisation
-    as float models); int8 models take RGB-128; float models (x-mean)/std.
-    """
-    if spec.dtype == np.uint8:
-        tensor = rgb
-    elif spec.dtype == np.int8:
-        tensor = (rgb.astype(np.int16) - 128).astype(np.int8)
+    """The batch-of-one input tensor for an RGB uint8 image: integer inputs through the
+    quantization table, float inputs (x - mean) / std."""
+    if spec.lut is not None:
+        tensor = spec.lut[rgb]
     else:
         tensor = ((rgb.astype(np.float32) - spec.mean) / spec.std).astype(spec.dtype)
     return tensor[None]
@@ -232,8 +247,12 @@ class Segmenter:
         if dtype not in (np.uint8, np.int8, np.float32, np.float16):
             raise ModelError(f"{self.path}: unsupported input type {dtype}")
         card_input = (self.card or {}).get("input") or {}
-        return InputSpec(int(shape[1]), int(shape[2]), dtype,
-                         float(card_input.get("mean", 127.5)), float(card_input.get("std", 127.5)))
+        mean, std = float(card_input.get("mean", 127.5)), float(card_input.get("std", 127.5))
+        lut = None
+        if dtype in (np.uint8, np.int8):
+            scale, zero_point = self._input.get("quantization", (0.0, 0))
+            lut = quantized_input_lut(dtype, float(scale), int(zero_point), mean, std)
+        return InputSpec(int(shape[1]), int(shape[2]), dtype, mean, std, lut)
 
     def _family(self) -> str:
         if self.card:

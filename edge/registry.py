@@ -65,26 +65,33 @@ def sha256_of(path: Path) -> str:
 
 
 def fetch(entry: Entry, mirror: str | None = None,
-          progress: Callable[[int, int], None] | None = None, timeout: float = 30.0) -> Path:
+          progress: Callable[[int, int], None] | None = None) -> Path:
     """Download a registry model into the cache, verify its sha256, and return its path.
 
     `mirror` replaces the upstream location with `<mirror>/<file>` (a local server for offline
-    fleets). Nothing is left in the cache unless the checksum matches. An already cached file with
-    the right checksum is not downloaded again.
+    fleets). An already cached file with the right checksum is not downloaded again.
     """
     target = cached_path(entry)
     if target.is_file() and sha256_of(target) == entry.sha256:
         return target
     url = f"{mirror.rstrip('/')}/{entry.file}" if mirror else entry.url
+    download(url, target, entry.sha256, progress)
+    return target
+
+
+def download(url: str, target: Path, sha256: str | None, progress: Callable[[int, int], None] | None = None,
+             timeout: float = 30.0) -> None:
+    """Download `url` to `target` atomically; nothing is left behind unless the sha256 matches
+    (`sha256=None`: no checksum is known, the caller reports the download as unverified)."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"{target.parent}: cannot create the model cache ({exc.strerror or exc})") from None
+        raise OutputError(f"{target.parent}: cannot create the folder ({exc.strerror or exc})") from None
     digest = hashlib.sha256()
     with atomic_path(target) as tmp:
         try:
             with urllib.request.urlopen(url, timeout=timeout) as response, tmp.open("wb") as out:
-                total = int(response.headers.get("Content-Length") or entry.size_bytes or 0)
+                total = int(response.headers.get("Content-Length") or 0)
                 done = 0
                 for block in iter(lambda: response.read(1 << 16), b""):
                     out.write(block)
@@ -97,10 +104,9 @@ def fetch(entry: Entry, mirror: str | None = None,
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
             raise ModelError(f"{url}: download failed ({reason})") from None
-        if digest.hexdigest() != entry.sha256:
+        if sha256 is not None and digest.hexdigest() != sha256:
             raise ModelError(f"{url}: checksum mismatch (sha256 {digest.hexdigest()[:16]}..., "
-                             f"expected {entry.sha256[:16]}...); nothing was saved")
-    return target
+                             f"expected {sha256[:16]}...); nothing was saved")
 
 
 def converted_models(folder: Path = REPO_MODELS) -> list[Path]:

@@ -65,7 +65,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike], exclude: Path | None = No
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """The image as stored: 8- or 16-bit, 1, 3 or 4 channels (BGR order), EXIF rotation ignored.
+    """The image: 8- or 16-bit, 1, 3 or 4 channels (BGR order), JPEGs upright by their EXIF tag.
 
     Raises InputError for missing, empty, truncated or undecodable files.
     """
@@ -76,7 +76,11 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if data.size == 0:
         raise InputError(f"{path}: empty file")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    # Phone JPEGs are often stored sideways with an EXIF orientation tag; outputs carry no EXIF, so
+    # apply it. Other formats are read unchanged to keep alpha and 16 bits.
+    is_jpeg = data[:2].tobytes() == b"\xff\xd8"
+    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if is_jpeg else cv2.IMREAD_UNCHANGED
+    image = cv2.imdecode(data, flags)
     if image is None or image.size == 0:
         raise InputError(f"{path}: not a readable image (corrupt, truncated or unknown format)")
     if image.dtype not in (np.uint8, np.uint16):

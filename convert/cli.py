@@ -1,0 +1,267 @@
+"""The `pibokeh-convert` command: DeepLab TF1 graph -> TFLite model + card (+ validation report)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+# TensorFlow's C++ start-up chatter is not for users of a command-line tool.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from edge.cli import Parser, positive_int  # noqa: E402
+from edge.model import ModelError, Segmenter, card_path  # noqa: E402
+from edge.progress import Progress  # noqa: E402
+from edge.registry import sha256_of  # noqa: E402
+from edge.sinks import OutputError, atomic_path  # noqa: E402
+from edge.sources import InputError  # noqa: E402
+
+USER_ERRORS = (ModelError, InputError, OutputError)
+CALIBRATION_COUNT = 200
+
+
+def say(message: str) -> None:
+    print(f"pibokeh-convert: {message}", file=sys.stderr)
+
+
+# ---- source -------------------------------------------------------------------------------------
+
+def resolve_source(source: str, mirror: str | None, quiet: bool) -> tuple[Path, dict[str, Any], Any]:
+    """(frozen graph path, provenance for the card, zoo entry or None) for a .pb, a tarball or a zoo name."""
+    from . import zoo
+    path = Path(source)
+    entry = None
+    if not path.exists() and (entry := zoo.lookup(source)) is not None:
+        bar = Progress(0, f"download {entry.name}", enabled=not quiet)
+        path = zoo.fetch_tarball(entry, mirror, progress=lambda done, total: _advance(bar, done, total), warn=say)
+        bar.close()
+    elif not path.exists():
+        names = ", ".join(e.name for e in zoo.zoo())
+        raise InputError(f"{source}: no such file, and not a model-zoo name ({names})")
+    provenance = {"path": str(path), "sha256": sha256_of(path), "zoo": entry.name if entry else None,
+                  "url": entry.url if entry else None}
+    if path.name.endswith((".tar.gz", ".tgz", ".tar")):
+        stem = path.name.split(".tar")[0].split(".tgz")[0]
+        graph = zoo.extract_graph(path, Path(tempfile.gettempdir()) / "pibokeh-zoo" / stem)
+        provenance["graph_in_tarball"] = str(graph.relative_to(graph.parents[1]))
+        return graph, provenance, entry
+    return path, provenance, entry
+
+
+def _advance(bar: Progress, done: int, total: int) -> None:
+    bar.total = total
+    bar.update(done - bar.done)
+
+
+# ---- convert ------------------------------------------------------------------------------------
+
+def check_output(out: Path, source: Path) -> None:
+    if out.suffix != ".tflite":
+        raise OutputError(f"{out}: the output must end in .tflite (the card is written beside it as .json)")
+    if out.exists() and out.resolve() == source.resolve():
+        raise OutputError(f"{out}: would overwrite the source")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out.parent}: cannot create the output folder ({exc.strerror or exc})") from None
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{out.parent}: output folder is not writable")
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from . import card, graph as graphs, quantize, recipe, validate
+
+    source, provenance, entry = resolve_source(args.source, args.mirror, args.quiet)
+    check_output(args.output, source)
+    graph = graphs.load_graph(source)
+    graph, folded = graphs.fold_dequantize(graph)
+    if folded:
+        say(f"folded {folded} Dequantize ops (8-bit stored weights) into float constants")
+    cut = graphs.choose_cut(graph, labels=args.output_kind == "labels",
+                            input_tensor=args.input_tensor or (entry.input_tensor if entry else None),
+                            output_tensor=args.output_tensor or (entry.output_tensor if entry else None))
+    say(f"cut {cut.input} -> {cut.output}{' -> ArgMax' if cut.labels else ''} at {args.size}x{args.size}")
+
+    calibration_info = None
+    calibration: list[Path] = []
+    if args.quant == "int8":
+        if not args.calib:
+            raise InputError("int8 needs real calibration images: --calib DIR")
+        calibration = quantize.calibration_images(args.calib, args.calib_count)
+        if len(calibration) < 50:
+            say(f"warning: only {len(calibration)} calibration images; 50 or more give steadier ranges")
+        calibration_info = {"folder": str(args.calib), "images": len(calibration),
+                            "preprocessing": "edge.model.letterbox, (x - 127.5) / 127.5 (identical to inference)"}
+    keep_float, strict = recipe.keep_float(args.keep_float, args.quant)
+    bar = Progress(len(calibration), "calibrate", enabled=not args.quiet and bool(calibration))
+    data = quantize.convert(graph, cut, args.size, args.quant, calibration, uint8_io=args.io == "uint8",
+                            keep_float=keep_float, strict=strict, tick=bar.update)
+    bar.close()
+    with atomic_path(args.output) as tmp:
+        tmp.write_bytes(data)
+    model = args.output
+    # Verify by running it: a model is what it does, not what its file name says.
+    seg = Segmenter(model, backend="ai_edge_litert", threads=args.threads)
+    say(f"wrote {model} ({model.stat().st_size / 1e6:.2f} MB, {args.quant}, input {seg.spec.dtype.name} "
+        f"{seg.input_size[0]}x{seg.input_size[1]}, output {seg.output_kind})")
+
+    validation = None
+    if args.eval:
+        validation = validate_against_float(model, graph, cut, args, source)
+    recipe_info = recipe.describe(keep_float, args.quant)
+    written = card.write(model, card.build(model, provenance, cut, args.size, args.quant, calibration_info,
+                                           validation, recipe_info))
+    say(f"wrote {written}")
+    if validation:
+        print_validation(validation)
+    return 0
+
+
+def validate_against_float(model: Path, graph, cut, args: argparse.Namespace, source: Path) -> dict[str, Any]:
+    """Convert the float32 reference in memory and compare the new model with it."""
+    from . import quantize
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = Path(tmp) / "float32.tflite"
+        if args.quant == "float32":
+            reference.write_bytes(model.read_bytes())
+        else:
+            reference.write_bytes(quantize.convert(graph, cut, args.size, "float32"))
+        return run_validation(model, reference, args.eval, args.threads, args.quiet,
+                              picture=model.with_suffix(".png"))
+
+
+def run_validation(model: Path, reference: Path, data: Path, threads: int | None, quiet: bool,
+                   picture: Path | None) -> dict[str, Any]:
+    from . import validate
+    from edge.evaluate import find_pairs
+    bar = Progress(len(find_pairs(data)), "evaluate", enabled=not quiet)
+    result = validate.compare(model, reference, data, threads, tick=lambda name: bar.update(note=name))
+    bar.close()
+    rows = result.pop("_rows")
+    if picture:
+        validate.picture(rows, picture)
+        result["picture"] = picture.name
+    result["size_bytes"] = {"model": model.stat().st_size, "reference": reference.stat().st_size}
+    result["size_ratio"] = model.stat().st_size / reference.stat().st_size
+    result["latency_ms"] = {"backend": "ai_edge_litert", "threads": threads or "default",
+                            "model": validate.latency_ms(model, threads=threads),
+                            "reference": validate.latency_ms(reference, threads=threads)}
+    result["backends"] = {"ai_edge_litert": {"miou": result["model"]["miou"],
+                                             "person_iou": result["model"]["person_iou"]}}
+    try:
+        other = validate.eval_with_backend(model, data, "tflite_runtime", threads)
+        result["backends"]["tflite_runtime"] = {"miou": other["miou"], "person_iou": other["iou"].get("person")}
+    except ModelError as exc:
+        result["backends"]["tflite_runtime"] = {"error": str(exc)}
+    result["data"] = str(data)
+    return result
+
+
+def print_validation(v: dict[str, Any]) -> None:
+    m, r = v["model"], v["reference"]
+    lat = v["latency_ms"]
+    print(f"images            {v['images']} ({v['data']})")
+    print(f"label agreement   {100 * v['agreement']:.2f} % of pixels equal to the float32 model")
+    print(f"mIoU              {m['miou']:.4f} (float32 {r['miou']:.4f}, drop {v['miou_drop_points']:.2f} points)")
+    print(f"person IoU        {m['person_iou']:.4f} (float32 {r['person_iou']:.4f})")
+    print(f"size              {v['size_bytes']['model'] / 1e6:.2f} MB = {100 * v['size_ratio']:.1f} % of float32")
+    print(f"latency           {lat['model']:.0f} ms (float32 {lat['reference']:.0f} ms), ai_edge_litert")
+    for name, b in v["backends"].items():
+        text = b.get("error") or f"mIoU {b['miou']:.4f}, person IoU {b['person_iou']:.4f}"
+        print(f"  {name:<16}{text}")
+    if v.get("picture"):
+        print(f"picture           {v['picture']} (image | float | quantized | disagreement)")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    for path in (args.model, args.reference):
+        Segmenter(path, backend="ai_edge_litert")  # clear errors before the long run
+    result = run_validation(args.model, args.reference, args.eval, args.threads, args.quiet or args.json,
+                            picture=args.model.with_suffix(".png"))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_validation(result)
+    if args.update_card and card_path(args.model).is_file():
+        from . import card
+        data = json.loads(card_path(args.model).read_text())
+        data["validation"] = result
+        card.write(args.model, data)
+    return 0
+
+
+# ---- parser -------------------------------------------------------------------------------------
+
+def convert_parser() -> argparse.ArgumentParser:
+    from .quantize import MODES
+    p = Parser(prog="pibokeh-convert", description=(
+        "Convert Google's DeepLab-v3 MobileNetV2 TF1 graph into a TFLite model for the edge runtime, "
+        "with a model card (OUT.json) and, with --eval, a report on how it compares with the float "
+        "model. SOURCE is a frozen graph (.pb), a model-zoo tarball (.tar.gz), or a model-zoo name "
+        "from models/zoo.json. `pibokeh-convert validate --help` compares two existing models."),
+        epilog="example: pibokeh-convert deeplabv3_mnv2_dm10_pascal_weightquant.pb -o models/mnv2_int8.tflite "
+               "--quant int8 --calib photos/ --eval voc/")
+    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.tflite")
+    p.add_argument("--quant", choices=MODES, default="int8",
+                   help="float32, fp16 (half-size weights), dynamic (int8 weights, float activations) or int8 "
+                        "(weights and activations; needs --calib). Default: int8")
+    p.add_argument("--size", type=positive_int, default=513, metavar="N",
+                   help="input size NxN (513 like the reference; 257 is ~4x faster). Default: 513")
+    p.add_argument("--output-kind", "--output-type", dest="output_kind", choices=("scores", "labels"),
+                   default="scores",
+                   help="scores [1,N,N,21] or labels [1,N,N] (arg-max inside the model). Default: scores")
+    p.add_argument("--io", choices=("uint8", "float"), default="uint8",
+                   help="int8 models: uint8 input (raw RGB, default) or float input")
+    p.add_argument("--calib", type=Path, metavar="DIR", help="calibration photos for int8 (recursively)")
+    p.add_argument("--calib-count", type=positive_int, default=CALIBRATION_COUNT, metavar="N",
+                   help=f"use at most N calibration images, spread over the folder (default {CALIBRATION_COUNT})")
+    p.add_argument("--keep-float", default="auto", metavar="auto|none|OPS",
+                   help="int8: leave these TFLite ops in float (comma-separated tensor names); auto keeps "
+                        "the layers measured to be sensitive (see docs/CONVERTER.md). Default: auto")
+    p.add_argument("--eval", type=Path, metavar="DIR",
+                   help="validate against the float32 model on DIR/<id>.jpg + <id>_gt.png")
+    p.add_argument("--input-tensor", metavar="NAME", help="override the detected input (default sub_7)")
+    p.add_argument("--output-tensor", metavar="NAME",
+                   help="override the detected scores tensor (default logits/semantic/BiasAdd)")
+    p.add_argument("--mirror", metavar="URL", help="download zoo tarballs from URL/<file> instead")
+    p.add_argument("--threads", type=positive_int, metavar="N", help="interpreter threads for validation")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_convert)
+    return p
+
+
+def validate_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="pibokeh-convert validate", description=(
+        "Compare a (quantized) model with a float reference on labelled images: label agreement, mIoU "
+        "and person IoU of both, size, latency, both interpreters, and a picture (MODEL.png)."))
+    p.add_argument("model", type=Path, metavar="MODEL.tflite")
+    p.add_argument("--reference", type=Path, required=True, metavar="FLOAT.tflite")
+    p.add_argument("--eval", type=Path, required=True, metavar="DIR")
+    p.add_argument("--threads", type=positive_int, metavar="N")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--update-card", action="store_true", help="store the results in MODEL.json")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_validate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = validate_parser() if argv[:1] == ["validate"] else convert_parser()
+    args = parser.parse_args(argv[1:] if argv[:1] == ["validate"] else argv)
+    try:
+        return args.func(args)
+    except USER_ERRORS as exc:
+        print(f"pibokeh-convert: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pibokeh-convert: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

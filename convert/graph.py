@@ -1,0 +1,113 @@
+"""TF1 frozen graphs: load, fold stored-8-bit weights, choose the cut points, wrap for the converter."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from edge.model import ModelError
+
+# Upstream DeepLab export names: the float input after the TF1 preprocessing ops, and the logits.
+# The export upsamples the logits with two ResizeBilinear ops whose sizes are fixed for 513
+# (ResizeBilinear_1 to 65x65, ResizeBilinear_2 to 513x513, both align_corners); cutting at the
+# logits and doing one align_corners resize to the chosen input size is the same at 513 and
+# correct at every other size.
+INPUT_CANDIDATES = ("sub_7",)
+OUTPUT_CANDIDATES = ("logits/semantic/BiasAdd", "ResizeBilinear_2", "ResizeBilinear_3")
+
+
+class GraphError(ModelError):
+    """A graph that cannot be converted; one line for the user."""
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Where the TFLite model starts and ends inside the TF1 graph, and what it outputs."""
+    input: str
+    output: str
+    labels: bool  # arg-max inside the model (class ids out) instead of scores
+
+
+def load_graph(path: str | Path) -> tf.compat.v1.GraphDef:
+    """A frozen GraphDef from a .pb file, with clear errors for missing or foreign files."""
+    path = Path(path)
+    if not path.is_file():
+        raise GraphError(f"{path}: no such graph file")
+    graph = tf.compat.v1.GraphDef()
+    try:
+        graph.ParseFromString(path.read_bytes())
+    except Exception:  # protobuf raises its own DecodeError type, not exported stably
+        raise GraphError(f"{path}: not a TensorFlow frozen graph (GraphDef .pb)") from None
+    if not graph.node:
+        raise GraphError(f"{path}: not a TensorFlow frozen graph (no nodes)")
+    return graph
+
+
+def fold_dequantize(graph: tf.compat.v1.GraphDef) -> tuple[tf.compat.v1.GraphDef, int]:
+    """Replace `Dequantize` ops (weights stored as 8-bit, e.g. by graph-transform quantize_weights)
+    with the float constants they compute, so the TFLite converter accepts the graph.
+
+    Returns the new graph and how many ops were folded. The quantized constants they read are
+    left for the converter to prune.
+    """
+    dequantize = [n.name for n in graph.node if n.op == "Dequantize"]
+    if not dequantize:
+        return graph, 0
+    with tf.Graph().as_default() as g:
+        tf.compat.v1.import_graph_def(graph, name="")
+        with tf.compat.v1.Session(graph=g) as session:
+            values = session.run([f"{name}:0" for name in dequantize])
+    folded = dict(zip(dequantize, values))
+    out = tf.compat.v1.GraphDef()
+    out.versions.CopyFrom(graph.versions)
+    for node in graph.node:
+        if node.name in folded:
+            const = out.node.add()
+            const.name, const.op = node.name, "Const"
+            const.attr["dtype"].type = tf.float32.as_datatype_enum
+            const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(folded[node.name].astype(np.float32)))
+        else:
+            out.node.add().CopyFrom(node)
+    return out, len(dequantize)
+
+
+def choose_cut(graph: tf.compat.v1.GraphDef, labels: bool = False, input_tensor: str | None = None,
+               output_tensor: str | None = None) -> Cut:
+    """The input and output nodes to convert between: detected from DeepLab's names or given."""
+    names = {n.name for n in graph.node}
+
+    def pick(given: str | None, candidates: tuple[str, ...], what: str, flag: str) -> str:
+        if given:
+            name = given.split(":")[0]
+            if name not in names:
+                raise GraphError(f"the graph has no node {name!r} ({what})")
+            return name
+        for name in candidates:
+            if name in names:
+                return name
+        raise GraphError(f"the graph has none of {', '.join(candidates)} ({what}); "
+                         f"is it a DeepLab graph? name the tensor with {flag}")
+
+    return Cut(pick(input_tensor, INPUT_CANDIDATES, "float input after preprocessing", "--input-tensor"),
+               pick(output_tensor, OUTPUT_CANDIDATES, "class scores", "--output-tensor"), labels)
+
+
+def concrete_function(graph: tf.compat.v1.GraphDef, cut: Cut, size: int):
+    """The graph between the cut points as a TF2 concrete function with a fixed [1,size,size,3]
+    float input: scores upsampled to size x size (align_corners, as DeepLab does), or their arg-max."""
+    def body(x):
+        y, = tf.compat.v1.import_graph_def(graph, input_map={f"{cut.input}:0": x},
+                                           return_elements=[f"{cut.output}:0"], name="")
+        if y.shape.rank == 4 and tuple(y.shape[1:3]) != (size, size):
+            y = tf.compat.v1.image.resize_bilinear(y, [size, size], align_corners=True)
+        if cut.labels and y.shape.rank == 4:
+            y = tf.argmax(y, axis=3, output_type=tf.int32)
+        return y
+
+    try:
+        return tf.compat.v1.wrap_function(body, [tf.TensorSpec([1, size, size, 3], tf.float32, name="image")])
+    except (ValueError, TypeError, tf.errors.OpError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise GraphError(f"cannot cut the graph at {cut.input} -> {cut.output} ({first})") from None

@@ -1,0 +1,125 @@
+"""Is the quantized model as good as the float one? Agreement, mIoU, person IoU, size, latency,
+and a picture - all measured with the edge runtime, so what is validated is what runs on the Pi."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from edge.evaluate import find_pairs
+from edge.labels import PERSON
+from edge.metrics import confusion, summarize
+from edge.model import ModelError, Segmenter
+from edge.sinks import write_image
+from edge.sources import InputError, read_image, to_bgr8
+
+PICTURE_ROWS = 4
+
+
+def palette(num: int = 256) -> np.ndarray:
+    """PASCAL VOC's colour map (class id -> RGB), as BGR for OpenCV."""
+    colours = np.zeros((num, 3), np.uint8)
+    for label in range(num):
+        c, r, g, b = label, 0, 0, 0
+        for shift in range(7, -1, -1):
+            r |= ((c >> 0) & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        colours[label] = (b, g, r)
+    return colours
+
+
+def compare(model: Path, reference: Path, data: Path, threads: int | None = None,
+            tick: Callable[[str], None] = lambda name: None) -> dict[str, Any]:
+    """Run both models on the labelled images of `data` with ai_edge_litert.
+
+    Returns label agreement (fraction of pixels where both predict the same class), pixel accuracy,
+    mIoU and person IoU of each against the ground truth, and rows for the picture.
+    """
+    quant = Segmenter(model, backend="ai_edge_litert", threads=threads)
+    ref = Segmenter(reference, backend="ai_edge_litert", threads=threads)
+    num = ref.num_classes
+    conf = {"model": np.zeros((num, num), np.int64), "reference": np.zeros((num, num), np.int64)}
+    same = total = 0
+    rows = []
+    for image_path, gt_path in find_pairs(data):
+        image, truth = to_bgr8(read_image(image_path)), read_image(gt_path)
+        q, r = quant.classes(image), ref.classes(image)
+        conf["model"] += confusion(q, truth, num)
+        conf["reference"] += confusion(r, truth, num)
+        same += int(np.sum(q == r))
+        total += q.size
+        rows.append((image_path.name, float(np.mean(q != r)), image, r, q))
+        tick(image_path.name)
+    results: dict[str, Any] = {"images": len(rows), "agreement": same / total if total else 0.0}
+    for key, matrix in conf.items():
+        summary = summarize(matrix, ref.labels)
+        results[key] = {"pixel_accuracy": summary["pixel_accuracy"], "miou": summary["miou"],
+                        "person_iou": summary["iou"].get(ref.labels[PERSON])}
+    results["miou_drop_points"] = 100 * (results["reference"]["miou"] - results["model"]["miou"])
+    # the rows with the most disagreement are the interesting ones to look at
+    rows.sort(key=lambda row: -row[1])
+    results["_rows"] = rows[:PICTURE_ROWS]
+    return results
+
+
+def latency_ms(model: Path, backend: str = "ai_edge_litert", threads: int | None = None, runs: int = 10) -> float:
+    """Median milliseconds of one inference (after a warm-up run)."""
+    segmenter = Segmenter(model, backend=backend, threads=threads)
+    rgb = np.random.default_rng(0).integers(0, 255, segmenter.input_size + (3,), dtype=np.uint8)
+    segmenter.infer(rgb)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        segmenter.infer(rgb)
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def eval_with_backend(model: Path, data: Path, backend: str, threads: int | None = None) -> dict[str, Any]:
+    """`pibokeh eval --json` in a subprocess: TensorFlow's converter and tflite_runtime in one
+    process can abort (vector::reserve), and a separate process is what the Pi runs anyway."""
+    cmd = [sys.executable, "-m", "edge.cli", "eval", "--data", str(data), "--model", str(model),
+           "--backend", backend, "--json", "--quiet"]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": _src_root()})
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines() or ["no output"]
+        raise ModelError(f"evaluation with {backend} failed: {lines[-1]}")
+    return json.loads(proc.stdout)
+
+
+def _src_root() -> str:
+    root = str(Path(__file__).resolve().parent.parent)
+    return os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+
+
+def picture(rows: list, path: Path, width: int = 256) -> None:
+    """image | float labels | quantized labels | disagreement (red), one row per image."""
+    colours = palette()
+    tiles = []
+    for _, _, image, ref, quant in rows:
+        scale = width / image.shape[1]
+        size = (width, max(1, round(image.shape[0] * scale)))
+        img = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        r = cv2.resize(colours[ref], size, interpolation=cv2.INTER_NEAREST)
+        q = cv2.resize(colours[quant], size, interpolation=cv2.INTER_NEAREST)
+        diff = cv2.resize((ref != quant).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        dis = (img // 3).copy()
+        dis[diff > 0] = (0, 0, 255)
+        tiles.append(np.hstack([img, r, q, dis]))
+    if not tiles:
+        raise InputError("no images to draw")
+    header = np.full((24, tiles[0].shape[1], 3), 255, np.uint8)
+    for i, title in enumerate(("image", "float", "quantized", "disagreement")):
+        cv2.putText(header, title, (i * width + 6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    write_image(path, np.vstack([header] + tiles))

@@ -1,0 +1,354 @@
+"""`pibokeh bench`: the per-frame pipeline timed stage by stage, on real or synthetic frames.
+
+Each stage is the runtime's own function, so the figures are those of `pibokeh blur`:
+
+    decode      sources.read_image (+ to_bgr8) or VideoFileSource.read
+    preprocess  model.letterbox (resize to the model size, BGR -> RGB, pad)
+    inference   Segmenter.infer (input tensor, invoke, class map)
+    mask        model.crop_valid + core.frame_mask (class mask, resize, Gaussian 15, Otsu)
+    background  core.background_blur (default) or core.exact_blur (--exact)
+    blend       core.blend (after core.feather with --feather)
+    encode      sinks.encode_image as JPEG (what a file or the MJPEG preview gets)
+
+Several models and thread counts run one after the other in one process, on the same frames, so
+their figures compare as ratios even on a busy machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import cv2
+import numpy as np
+
+from . import cli, core
+from .model import ModelError, Segmenter, crop_valid, letterbox
+from .sinks import VideoFileSink, encode_image, write_image
+from .sources import InputError, VideoFileSource, expand_inputs, is_video, read_image, to_bgr8
+
+STAGES = ("decode", "preprocess", "inference", "mask", "background", "blend", "encode")
+POSTPROCESS = ("mask", "background", "blend")  # what the frame needs after the model, before encoding
+DEFAULT_SIZE = (640, 480)
+SYNTHETIC_FRAMES = 8  # distinct synthetic pictures, cycled
+
+
+# ---- frames -------------------------------------------------------------------------------------
+
+@dataclass
+class Frames:
+    """Where the timed loop gets its frames: `decode()` returns the next one, cycling forever."""
+    describe: str
+    size: tuple[int, int]  # (width, height) of the frames decoded
+    decode: Callable[[], np.ndarray]
+    close: Callable[[], None] = lambda: None
+
+
+def synthetic_frame(size: tuple[int, int], seed: int) -> np.ndarray:
+    """A BGR picture with gradients, shapes and texture (JPEG work like a photo's, not a flat card)."""
+    width, height = size
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = np.dstack([x / max(width, 1), y / max(height, 1), (x + y) / max(width + height, 1)]) * 200
+    frame = base.astype(np.uint8)
+    for _ in range(12):
+        centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        radius = int(rng.integers(max(2, min(size) // 20), max(3, min(size) // 4)))
+        cv2.circle(frame, centre, radius, tuple(int(c) for c in rng.integers(0, 256, 3)), -1)
+    noise = rng.normal(0, 6, frame.shape)
+    return np.clip(frame + noise, 0, 255).astype(np.uint8)
+
+
+def _image_frames(paths: Sequence[Path], describe: str, size: tuple[int, int]) -> Frames:
+    state = {"i": 0}
+
+    def decode() -> np.ndarray:
+        path = paths[state["i"] % len(paths)]
+        state["i"] += 1
+        return to_bgr8(read_image(path))
+    return Frames(describe, size, decode)
+
+
+def _video_frames(path: Path, describe: str) -> Frames:
+    source = VideoFileSource(path)
+
+    def decode() -> np.ndarray:
+        frame = source.read()
+        if frame is None:  # loop the clip so any --frames works
+            source.rewind()
+            frame = source.read()
+        if frame is None:
+            raise InputError(f"{path}: no frames could be decoded")
+        return frame
+    return Frames(describe, source.size, decode, source.close)
+
+
+def prepare_frames(inputs: Sequence[str], size: tuple[int, int] | None, count: int, workdir: Path) -> Frames:
+    """The frames to time: synthetic, image files, or one video; brought to `size` (w, h) if given.
+
+    Resizing happens here, before timing, by writing resized copies into `workdir`: the timed
+    decode then decodes frames of the benchmark size, as a camera or file of that size would give.
+    """
+    if not inputs:
+        size = size or DEFAULT_SIZE
+        paths = []
+        for i in range(min(count, SYNTHETIC_FRAMES)):
+            paths.append(workdir / f"synthetic_{i}.jpg")
+            write_image(paths[-1], synthetic_frame(size, i))
+        return _image_frames(paths, "synthetic frames", size)
+    pairs, problems = expand_inputs(inputs)
+    if problems:
+        path, reason = problems[0]
+        raise InputError(f"{path}: {reason}")
+    videos = [p for p, _ in pairs if is_video(p)]
+    if videos:
+        if len(pairs) > 1:
+            raise InputError("give one video, or images and folders, as --input (not both)")
+        return _prepared_video(videos[0], size, count, workdir)
+    images = [p for p, _ in pairs]
+    if size is None:
+        first = read_image(images[0])
+        return _image_frames(images, f"{len(images)} image(s)", (first.shape[1], first.shape[0]))
+    resized = []
+    for i, path in enumerate(images[:count]):
+        resized.append(workdir / f"{i}_{path.stem}.jpg")
+        write_image(resized[-1], core.cover(to_bgr8(read_image(path)), (size[1], size[0])))
+    return _image_frames(resized, f"{len(images)} image(s) scaled to cover", size)
+
+
+def _prepared_video(path: Path, size: tuple[int, int] | None, count: int, workdir: Path) -> Frames:
+    with VideoFileSource(path) as source:
+        if size is None or tuple(size) == tuple(source.size):
+            return _video_frames(path, f"video {path.name}")
+        target = workdir / "clip.mp4"
+        with VideoFileSink(target, source.fps, size) as sink:
+            for frame in source:
+                sink.write(core.cover(frame, (size[1], size[0])))
+                if sink.frames >= count:
+                    break
+        if not target.is_file():
+            raise InputError(f"{path}: no frames could be decoded")
+    return _video_frames(target, f"video {path.name} scaled to cover")
+
+
+# ---- timing -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Settings:
+    class_ids: tuple[int, ...] = (15,)
+    kernel: int = core.BLUR_KERNEL
+    exact: bool = False
+    feather: int = 0
+
+
+def time_stages(seg: Segmenter, frame: np.ndarray, settings: Settings) -> tuple[list[float], np.ndarray]:
+    """A decoded frame through the rest of the pipeline: (ms per stage after decode, the mask)."""
+    clock = time.perf_counter
+    t1 = clock()
+    rgb, valid = letterbox(frame, seg.input_size)
+    t2 = clock()
+    labels = seg.infer(rgb)
+    t3 = clock()
+    mask = core.frame_mask(crop_valid(labels, valid, seg.input_size), settings.class_ids, frame.shape[:2])
+    t4 = clock()
+    if settings.exact:
+        background = core.exact_blur(frame, settings.kernel)
+    else:
+        background = core.background_blur(frame, mask, settings.kernel, fast=True)
+    t5 = clock()
+    alpha = core.feather(mask, settings.feather) if settings.feather > 1 else mask
+    out = core.blend(frame, background, alpha)
+    t6 = clock()
+    encode_image(out, ".jpg")
+    t7 = clock()
+    return [(b - a) * 1000.0 for a, b in zip((t1, t2, t3, t4, t5, t6), (t2, t3, t4, t5, t6, t7))], mask
+
+
+def time_frame(seg: Segmenter, frames: Frames, settings: Settings) -> tuple[list[float], float]:
+    """The next frame through the whole pipeline: (ms per stage in STAGES order, foreground fraction)."""
+    t0 = time.perf_counter()
+    frame = frames.decode()
+    decode_ms = (time.perf_counter() - t0) * 1000.0
+    times, mask = time_stages(seg, frame, settings)
+    return [decode_ms] + times, float(np.count_nonzero(mask)) / mask.size
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MB (ru_maxrss is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e6 if sys.platform == "darwin" else peak * 1024 / 1e6
+
+
+def summary(values: Sequence[float]) -> dict[str, float]:
+    return {"median_ms": round(float(np.median(values)), 3), "p90_ms": round(float(np.percentile(values, 90)), 3)}
+
+
+def run_model(model: Path, frames: Frames, settings: Settings, count: int, warmup: int,
+              threads: int | None = None, backend: str | None = None) -> dict[str, Any]:
+    """Time `count` frames (after `warmup` untimed ones) of one model with one thread count."""
+    seg = Segmenter(model, backend=backend, threads=threads)
+    for _ in range(warmup):
+        time_frame(seg, frames, settings)
+    rows, foreground = [], []
+    for _ in range(count):
+        times, fg = time_frame(seg, frames, settings)
+        rows.append(times)
+        foreground.append(fg)
+    table = np.array(rows)
+    totals = table.sum(axis=1)
+    stages = {name: summary(table[:, i]) for i, name in enumerate(STAGES)}
+    inference = stages["inference"]["median_ms"]
+    post = sum(stages[name]["median_ms"] for name in POSTPROCESS)
+    e2e = summary(totals)
+    return {
+        "model": str(model), "name": model.stem, "family": seg.family, "backend": seg.backend,
+        "threads": seg.threads, "input_size": list(seg.input_size), "model_mb": round(model.stat().st_size / 1e6, 2),
+        "frames": count, "stages": stages, "end_to_end": e2e,
+        "fps": round(1000.0 * count / float(totals.sum()), 2),
+        # the targets: post-processing (mask, background, blend) and everything but the model, per inference
+        "postprocess_ratio": round(post / inference, 4) if inference else None,
+        "non_inference_ratio": round((e2e["median_ms"] - inference) / inference, 4) if inference else None,
+        "foreground": round(float(np.mean(foreground)), 4),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def host() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {"system": platform.system(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
+            "numpy": np.__version__, "opencv": cv2.__version__}
+
+
+def bench(models: Sequence[Path], frames: Frames, settings: Settings, count: int, warmup: int = 1,
+          threads: Sequence[int | None] = (None,), backend: str | None = None,
+          on_error: Callable[[Path, str], None] = lambda model, reason: None) -> list[dict[str, Any]]:
+    """Every model at every thread count on the same frames; a model that fails is reported, not raised."""
+    runs = []
+    for model in models:
+        for n in threads:
+            try:
+                runs.append(run_model(model, frames, settings, count, warmup, n, backend))
+            except ModelError as exc:
+                on_error(model, str(exc))
+                break
+    return runs
+
+
+# ---- report -------------------------------------------------------------------------------------
+
+STAGE_LABELS = {"decode": "decode", "preprocess": "preprocess (letterbox)", "inference": "inference",
+                "mask": "mask + resize + Otsu", "background": "background blur", "blend": "blend",
+                "encode": "encode (JPEG)"}
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The table people read: one block per run, then a comparison when there are several."""
+    h = result["host"]
+    lines = [f"pibokeh bench: {result['input']}, {result['size'][0]}x{result['size'][1]}, "
+             f"{result['frames']} frames (+{result['warmup']} warm-up), background: {result['background']}",
+             f"host: {h['system']} {h['machine']}, {h['cpus']} CPUs, Python {h['python']}, "
+             f"NumPy {h['numpy']}, OpenCV {h['opencv']}", ""]
+    for run in result["runs"]:
+        size = "x".join(str(v) for v in run["input_size"][::-1])
+        lines.append(f"{Path(run['model']).name}  ({run['family']}; {run['backend']}, {run['threads']} thread{'s' * (run['threads'] != 1)}, "
+                     f"input {size})")
+        lines.append(f"  {'stage':<24}{'median ms':>10}{'p90 ms':>10}{'share':>8}")
+        total = run["end_to_end"]["median_ms"] or 1.0
+        for name in STAGES:
+            s = run["stages"][name]
+            lines.append(f"  {STAGE_LABELS[name]:<24}{s['median_ms']:>10.2f}{s['p90_ms']:>10.2f}"
+                         f"{100 * s['median_ms'] / total:>7.1f}%")
+        e2e = run["end_to_end"]
+        lines.append(f"  {'end to end':<24}{e2e['median_ms']:>10.2f}{e2e['p90_ms']:>10.2f}   {run['fps']:.2f} fps")
+        lines.append(f"  post-processing / inference {run['postprocess_ratio']:.3f}, everything but inference / "
+                     f"inference {run['non_inference_ratio']:.3f}, foreground {100 * run['foreground']:.1f} %, "
+                     f"peak RSS {run['peak_rss_mb']:.0f} MB")
+        lines.append("")
+    if len(result["runs"]) > 1:
+        lines.append(f"{'model':<44}{'backend':<16}{'threads':>7}{'infer ms':>10}{'e2e ms':>9}{'fps':>8}")
+        for run in result["runs"]:
+            lines.append(f"{Path(run['model']).name[:43]:<44}{run['backend']:<16}{run['threads']:>7}"
+                         f"{run['stages']['inference']['median_ms']:>10.1f}{run['end_to_end']['median_ms']:>9.1f}"
+                         f"{run['fps']:>8.2f}")
+    return "\n".join(lines).rstrip()
+
+
+# ---- command ------------------------------------------------------------------------------------
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'1920x1080' -> (1920, 1080)."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) >= 16 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (each at least 16), got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def parse_threads(text: str) -> list[int]:
+    """'1,2,4' -> [1, 2, 4]."""
+    return [cli.positive_int(part) for part in text.split(",")]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `pibokeh bench` (called by edge.cli)."""
+    helptext = "time every stage of the pipeline per frame, for one or several models and thread counts"
+    p = sub.add_parser("bench", help=helptext, conflict_handler="resolve", description=helptext + (
+        ". Frames come from --input (images, a folder or one video) or are synthetic; with --size they are "
+        "scaled to cover that size first (outside the timing). Prints median and p90 ms per stage, "
+        "end-to-end fps and peak RSS."))
+    cli.add_model_options(p)
+    cli.add_style_options(p)
+    # bench compares: --model repeats and --threads takes a list (these replace the single-valued ones)
+    p.add_argument("--model", "-m", action="append", metavar="M",
+                   help="a .tflite file or registry name; repeat to compare models (default: the default model)")
+    p.add_argument("--threads", type=parse_threads, metavar="N[,N...]",
+                   help="interpreter threads, a comma list to compare, e.g. 1,2,4 (default: CPU cores, at most 4)")
+    p.add_argument("--input", "-i", nargs="+", metavar="PATH", default=[],
+                   help="images, folders or one video to take frames from (default: synthetic frames)")
+    p.add_argument("--size", type=parse_size, metavar="WxH",
+                   help=f"frame size, e.g. 1920x1080 (default: {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]} for synthetic "
+                        "frames, else the input's own size)")
+    p.add_argument("--frames", "-n", type=cli.positive_int, default=20, metavar="N",
+                   help="timed frames per model and thread count (default: 20)")
+    p.add_argument("--warmup", type=int, default=1, metavar="N",
+                   help="untimed frames first, per model and thread count (default: 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.warmup < 0:
+        raise InputError("--warmup must be 0 or more")
+    if not isinstance(cli.parse_background(args.background, args.blur_kernel), core.Blur):
+        raise InputError(f"pibokeh bench times the blur background; --background {args.background} is not "
+                         "benchmarked")
+    settings = Settings(tuple(cli.classes_from_args(args)), args.blur_kernel, args.exact, args.feather)
+    models = [cli.resolve_model(name) for name in (args.model or [None])]
+    failed: list[tuple[Path, str]] = []
+    with tempfile.TemporaryDirectory(prefix="pibokeh-bench-") as tmp:
+        frames = prepare_frames(args.input, args.size, args.frames + args.warmup, Path(tmp))
+        try:
+            runs = bench(models, frames, settings, args.frames, args.warmup, args.threads or [None],
+                         args.backend, on_error=lambda model, reason: failed.append((model, reason)))
+        finally:
+            frames.close()
+    background = f"{'exact' if args.exact else 'fast halo-free'} blur {args.blur_kernel}"
+    result = {"host": host(), "input": frames.describe, "size": list(frames.size), "frames": args.frames,
+              "warmup": args.warmup, "classes": list(settings.class_ids), "background": background,
+              "runs": runs, "failed": [{"model": str(m), "reason": r} for m, r in failed],
+              "peak_rss_mb": round(peak_rss_mb(), 1)}
+    if runs:
+        print(json.dumps(result) if args.json else format_report(result))
+    for model, reason in failed:
+        print(f"pibokeh: {reason}" if str(model) in reason else f"pibokeh: {model}: {reason}", file=sys.stderr)
+    if not failed:
+        return 0
+    return 1 if runs else 2

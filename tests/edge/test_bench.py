@@ -1,0 +1,137 @@
+"""`pibokeh bench`: short real runs (few frames) so the benchmark cannot rot; structure and sanity only,
+never timing thresholds."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge import batch, bench
+from edge.model import Segmenter
+from tests.conftest import CORAL, CORAL_DM05, FLOAT257, VIDEO, VOC, need
+from tests.edge.test_cli import one_line_error
+
+
+def run_json(pibokeh, *args) -> dict:
+    proc = pibokeh("bench", "--json", *args)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def check_run(run: dict) -> None:
+    assert list(run["stages"]) == list(bench.STAGES)
+    for stage in run["stages"].values():
+        assert 0 < stage["median_ms"] <= stage["p90_ms"]
+    e2e = run["end_to_end"]
+    assert 0 < e2e["median_ms"] <= e2e["p90_ms"]
+    # every stage is part of the frame: the end-to-end time is the sum of the stages, frame by frame
+    assert e2e["p90_ms"] >= max(s["median_ms"] for s in run["stages"].values())
+    assert run["fps"] > 0 and run["fps"] == pytest.approx(1000 / e2e["median_ms"], rel=0.6)
+    assert run["postprocess_ratio"] > 0 and run["non_inference_ratio"] > run["postprocess_ratio"]
+    assert 20 < run["peak_rss_mb"] < 4000
+    assert 0.0 <= run["foreground"] <= 1.0
+
+
+def test_several_models_and_thread_counts_in_one_run(pibokeh):
+    out = run_json(pibokeh, "-m", need(CORAL), "-m", need(FLOAT257), "--threads", "1,2",
+                   "--frames", "2", "--warmup", "0")
+    assert [(Path(r["model"]).name, r["threads"]) for r in out["runs"]] == [
+        (CORAL.name, 1), (CORAL.name, 2), (FLOAT257.name, 1), (FLOAT257.name, 2)]
+    assert [r["input_size"] for r in out["runs"]] == [[513, 513]] * 2 + [[257, 257]] * 2
+    assert {r["backend"] for r in out["runs"]} == {"ai_edge_litert"}
+    for run in out["runs"]:
+        check_run(run)
+        assert run["frames"] == 2
+    assert out["size"] == [640, 480] and out["input"] == "synthetic frames"
+    assert out["failed"] == [] and out["peak_rss_mb"] >= max(r["peak_rss_mb"] for r in out["runs"])
+    assert out["host"]["cpus"] >= 1
+
+
+def test_video_frames_at_a_given_size_find_the_person(pibokeh):
+    out = run_json(pibokeh, "-m", need(CORAL_DM05), "--input", need(VIDEO), "--size", "320x240",
+                   "--frames", "3", "--threads", "1")
+    assert out["size"] == [320, 240] and "video" in out["input"]
+    run = out["runs"][0]
+    check_run(run)
+    # a person fills part of every frame of this clip: the timed pipeline really segments it
+    assert 0.05 < run["foreground"] < 0.98
+
+
+def test_images_and_tflite_runtime_and_exact_blur(pibokeh, tmp_path):
+    images = sorted(need(VOC).glob("voc2012_*.jpg"))[:2]
+    out = run_json(pibokeh, "-m", need(CORAL_DM05), "--input", *images, "--frames", "2", "--threads", "1",
+                   "--backend", "tflite_runtime", "--exact", "--blur-kernel", "51")
+    assert out["runs"][0]["backend"] == "tflite_runtime"
+    assert out["background"] == "exact blur 51"
+    first = cv2.imread(str(images[0]))
+    assert out["size"] == [first.shape[1], first.shape[0]]
+    check_run(out["runs"][0])
+
+
+def test_table_for_people(pibokeh):
+    proc = pibokeh("bench", "-m", need(CORAL_DM05), "-m", need(FLOAT257), "--frames", "1", "--threads", "1",
+                   "--size", "160x120")
+    assert proc.returncode == 0, proc.stderr
+    for label in bench.STAGE_LABELS.values():
+        assert label in proc.stdout
+    assert "160x120" in proc.stdout and "fps" in proc.stdout and "peak RSS" in proc.stdout
+    assert CORAL_DM05.name in proc.stdout and FLOAT257.name in proc.stdout
+    assert proc.stdout.count("end to end") == 2
+    assert "infer ms" in proc.stdout  # the comparison table of several runs
+
+
+def test_timed_stages_are_the_blur_pipeline():
+    """The bench times `pibokeh blur`'s functions: its mask is the one `blur` blends with."""
+    seg = Segmenter(need(CORAL_DM05), threads=1)
+    frame = cv2.imread(str(sorted(need(VOC).glob("voc2012_*.jpg"))[0]))
+    times, mask = bench.time_stages(seg, frame, bench.Settings((15,)))
+    assert len(times) == len(bench.STAGES) - 1 and all(t > 0 for t in times)
+    assert np.array_equal(mask, batch.mask_frame(seg, frame, [15]))
+
+
+def test_synthetic_frames_are_deterministic_pictures():
+    a, b = bench.synthetic_frame((64, 48), 3), bench.synthetic_frame((64, 48), 3)
+    assert a.shape == (48, 64, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and not np.array_equal(a, bench.synthetic_frame((64, 48), 4))
+    assert a.std() > 10  # texture, not a flat card
+
+
+def test_parse_size_and_threads():
+    assert bench.parse_size("1920x1080") == (1920, 1080)
+    assert bench.parse_threads("1,2,4") == [1, 2, 4]
+    for bad in ("1920", "x", "0x10", "10x-1", "axb"):
+        with pytest.raises(Exception):
+            bench.parse_size(bad)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--size", "1920"], "WIDTHxHEIGHT"),
+    (["--threads", "1,0"], "positive"),
+    (["--frames", "0"], "positive"),
+    (["--input", "/no/such/file.jpg"], "no such file"),
+    (["--background", "green"], "blur background"),
+    (["--classes", "unicorn"], "unicorn"),
+    (["--warmup", "-1"], "warmup"),
+])
+def test_bad_arguments_one_line(pibokeh, args, words):
+    line = one_line_error(pibokeh("bench", "-m", need(CORAL_DM05), "--frames", "1", *args))
+    assert words in line and "\n" not in line
+
+
+def test_a_bad_model_is_reported_and_the_others_still_run(pibokeh, tmp_path):
+    bad = tmp_path / "broken.tflite"
+    bad.write_bytes(b"not a model at all")
+    before = bad.read_bytes()
+    proc = pibokeh("bench", "--json", "-m", bad, "-m", need(CORAL_DM05), "--frames", "1", "--threads", "1")
+    assert proc.returncode == 1, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [Path(r["model"]).name for r in out["runs"]] == [CORAL_DM05.name]
+    assert out["failed"][0]["model"] == str(bad) and "TFL3" in out["failed"][0]["reason"]
+    assert "broken.tflite" in proc.stderr and "Traceback" not in proc.stderr
+    assert bad.read_bytes() == before
+    only_bad = pibokeh("bench", "-m", bad, "--frames", "1")
+    line = one_line_error(only_bad)
+    assert "broken.tflite" in line and "\n" not in line

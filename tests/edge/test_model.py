@@ -1,0 +1,166 @@
+"""The Segmenter on the real models of each family, against a plain reference and ground truth."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.model import ModelError, Segmenter, available_backends, letterbox
+from tests.conftest import CORAL, CORAL_DM05, FLOAT257, MODELS, VOC, need
+
+FAMILIES = [CORAL, CORAL_DM05, FLOAT257]
+
+
+def reference_mask(model_path, bgr: np.ndarray, classes: list[int]) -> np.ndarray:
+    """The design's four steps written out plainly with the interpreter and OpenCV (steps 1-3)."""
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=str(model_path), num_threads=2)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    size = int(inp["shape"][1])
+    # 1. longest side to the model size, pad to the fixed input, feed RGB
+    height, width = bgr.shape[:2]
+    ratio = size / max(height, width)
+    tw, th = int(ratio * width), int(ratio * height)
+    small = cv2.resize(bgr, (tw, th), interpolation=cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR)
+    canvas = np.full((size, size, 3), 128, np.uint8)
+    canvas[:th, :tw] = small[..., ::-1]
+    x = canvas if inp["dtype"] == np.uint8 else (canvas.astype(np.float32) - 127.5) / 127.5
+    interpreter.set_tensor(inp["index"], x[None])
+    interpreter.invoke()
+    y = interpreter.get_tensor(out["index"])[0]
+    seg = (y.argmax(-1) if y.ndim == 3 else y)[:th, :tw]
+    # 2. class mask
+    mask = np.where(np.isin(seg, classes), 255, 0).astype(np.uint8)
+    # 3. to the original size, GaussianBlur 15x15, Otsu
+    mask = cv2.resize(mask, (width, height))
+    mask = cv2.GaussianBlur(mask, (15, 15), 0)
+    _, mask = cv2.threshold(mask, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return mask
+
+
+@pytest.mark.parametrize("model", FAMILIES, ids=lambda p: p.stem)
+def test_mask_command_equals_the_plain_reference(model, tmp_path, pibokeh):
+    need(model)
+    images = sorted(need(VOC).glob("voc2012_*.jpg"))[:4] + sorted(VOC.glob("vainf_*.jpg"))[:2]
+    out = tmp_path / "masks"
+    pibokeh("mask", *images, "-o", out, "--model", model, "--threads", "2", "--classes", "person,car",
+            check=True)
+    for image in images:
+        got = cv2.imread(str(out / f"{image.stem}.png"), cv2.IMREAD_UNCHANGED)
+        expected = reference_mask(model, cv2.imread(str(image)), [15, 7])
+        assert got.ndim == 2 and got.shape == expected.shape
+        assert set(np.unique(got)) <= {0, 255}
+        assert np.array_equal(got, expected), f"{image.name}: {np.mean(got != expected):.4%} differ"
+
+
+@pytest.mark.parametrize("model,miou,person", [(CORAL, 0.60, 0.80), (FLOAT257, 0.47, 0.70)],
+                         ids=["coral-int8", "float257"])
+def test_accuracy_on_voc_proves_preprocessing_and_colour_order(model, miou, person, pibokeh):
+    need(model), need(VOC)
+    proc = pibokeh("eval", "--data", VOC, "--model", model, "--json", "--threads", "2", check=True)
+    result = json.loads(proc.stdout)
+    assert result["images"] == 31
+    assert result["miou"] >= miou and result["iou"]["person"] >= person, result
+
+
+def test_swapped_colour_order_would_be_caught():
+    """Feeding RGB where BGR is expected measurably hurts: the eval bar above can see the mistake."""
+    need(FLOAT257)
+    seg = Segmenter(FLOAT257, threads=2)
+    gts = sorted(need(VOC).glob("*_gt.png"))
+
+    def person_iou(swap: bool) -> float:
+        inter = union = 0
+        for gt_path in gts:
+            image = cv2.imread(str(gt_path).replace("_gt.png", ".jpg"))
+            gt = cv2.imread(str(gt_path), cv2.IMREAD_UNCHANGED)
+            pred = seg.classes(image[..., ::-1].copy() if swap else image)
+            valid = gt != 255
+            inter += np.sum((pred == 15) & (gt == 15) & valid)
+            union += np.sum(((pred == 15) | (gt == 15)) & valid)
+        return inter / union
+
+    assert person_iou(False) > person_iou(True) + 0.01
+
+
+def test_letterbox_keeps_aspect_and_pads_bottom_right():
+    frame = np.zeros((100, 200, 3), np.uint8)
+    frame[..., 2] = 255  # red in BGR
+    rgb, valid = letterbox(frame, (64, 64))
+    assert valid == (32, 64)
+    assert np.all(rgb[:32] == (255, 0, 0)) and np.all(rgb[32:] == 128)
+
+
+def test_segmenter_reads_the_card(tmp_path):
+    need(FLOAT257)
+    model = tmp_path / "m.tflite"
+    shutil.copy(FLOAT257, model)
+    labels = [f"c{i}" for i in range(21)]
+    (tmp_path / "m.json").write_text(json.dumps({"family": "test family", "labels": labels,
+                                                 "input": {"mean": 127.5, "std": 127.5}}))
+    seg = Segmenter(model, threads=1)
+    assert seg.family == "test family" and seg.labels == tuple(labels) and seg.card["labels"] == labels
+
+
+def test_both_backends_agree_on_the_float_model():
+    need(FLOAT257)
+    if "tflite_runtime" not in available_backends():
+        pytest.skip("tflite_runtime is not installed in this environment")
+    image = cv2.imread(str(sorted(need(VOC).glob("*.jpg"))[0]))
+    a = Segmenter(FLOAT257, backend="ai_edge_litert", threads=2).predict(image)
+    b = Segmenter(FLOAT257, backend="tflite_runtime", threads=2).predict(image)
+    assert a.shape == b.shape and np.mean(a == b) > 0.995
+
+
+def test_clear_errors_for_files_that_are_not_usable_models(tmp_path):
+    text = tmp_path / "notes.tflite"
+    text.write_text("hello, not a model\n")
+    with pytest.raises(ModelError, match="not a TFLite model"):
+        Segmenter(text)
+    with pytest.raises(ModelError, match="no such model file"):
+        Segmenter(tmp_path / "missing.tflite")
+    truncated = tmp_path / "truncated.tflite"
+    truncated.write_bytes(need(FLOAT257).read_bytes()[:20000])
+    with pytest.raises(ModelError):
+        Segmenter(truncated)
+
+
+def test_edgetpu_model_gets_a_clear_error():
+    model = need(MODELS / "deeplabv3_mnv2_pascal_quant_edgetpu.tflite")
+    with pytest.raises(ModelError, match="cannot load"):
+        Segmenter(model)
+
+
+def test_missing_interpreter_is_reported():
+    if "tensorflow" in available_backends():
+        pytest.skip("TensorFlow is installed here; the edge-only environment checks this")
+    need(FLOAT257)
+    with pytest.raises(ModelError, match="tensorflow is not installed"):
+        Segmenter(FLOAT257, backend="tensorflow")
+
+
+def test_edge_never_imports_tensorflow():
+    code = ("import sys, edge.cli, edge.batch, edge.model, edge.core, edge.registry; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_integer_inputs_follow_their_quantization():
+    from edge.model import quantized_input_lut
+    # Coral's input (scale 1/128, zero point 128) is within a step of raw RGB: fed raw
+    assert np.array_equal(quantized_input_lut(np.dtype(np.uint8), 1 / 128, 128), np.arange(256))
+    # a converter's input calibrated on [-1, 1] (scale 2/255, zero point 128): raw as well
+    assert np.array_equal(quantized_input_lut(np.dtype(np.uint8), 2 / 255, 128), np.arange(256))
+    # a narrower calibrated range [-0.5, 0.5] (scale 1/255, zero point 128) stretches the pixels:
+    # pixel 200 -> (200 - 127.5) / 127.5 = 0.5686 -> 0.5686 * 255 + 128 = 273 -> clipped to 255
+    lut = quantized_input_lut(np.dtype(np.uint8), 1 / 255, 128)
+    assert lut[200] == 255 and lut[128] == 129 and lut[100] == 73 and lut[0] == 0
+    # int8 with the same range as Coral: pixel - 128
+    assert np.array_equal(quantized_input_lut(np.dtype(np.int8), 1 / 128, 0), np.arange(256) - 128)

@@ -1,0 +1,62 @@
+"""Fixtures for the full (TensorFlow) environment: the converter command and the edge venv."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.full import tiny_graph
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_tool(name: str, *args, cwd: Path = ROOT, env: dict | None = None, timeout: int = 1800,
+             python: str | None = None) -> subprocess.CompletedProcess:
+    """Run a console script of an environment (default: this one) and capture its output."""
+    script = Path(python or sys.executable).with_name(name)
+    return subprocess.run([str(script), *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+
+
+@pytest.fixture
+def convert():
+    def run(*args, **kwargs) -> subprocess.CompletedProcess:
+        return run_tool("pibokeh-convert", *args, **kwargs)
+    return run
+
+
+@pytest.fixture(scope="session")
+def edge_python() -> str:
+    """The edge-only venv's python (scripts/test.sh exports PIBOKEH_EDGE_PYTHON)."""
+    python = os.environ.get("PIBOKEH_EDGE_PYTHON")
+    if not python or not Path(python).exists():
+        pytest.skip("PIBOKEH_EDGE_PYTHON is not set: run through scripts/test.sh to check models "
+                    "in the edge-only environment")
+    return python
+
+
+@pytest.fixture(scope="session")
+def tiny_pb(tmp_path_factory) -> Path:
+    return tiny_graph.build(tmp_path_factory.mktemp("graph") / "tiny_deeplab.pb")
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory) -> Path:
+    """Synthetic calibration/evaluation photos: red squares on varied backgrounds, with ground truth."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(3)
+    for i in range(12):
+        image, mask = tiny_graph.red_square((90 + 7 * i, 120 + 5 * i))
+        background = mask == 0
+        b, g = rng.integers(60, 200, 2)
+        noise = rng.integers(-15, 15, (int(background.sum()), 3))
+        # never red: the tiny model's "person" is red
+        image[background] = np.clip(np.array([b, g, min(b, g) - 30]) + noise, 0, 255)
+        cv2.imwrite(str(folder / f"p{i:02d}.png"), image)
+        cv2.imwrite(str(folder / f"p{i:02d}_gt.png"), np.where(mask > 0, 15, 0).astype(np.uint8))
+    return folder
