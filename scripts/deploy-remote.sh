@@ -61,9 +61,10 @@ ensure_prerequisites() {
     command -v systemctl >/dev/null || die "systemctl is missing: pibokeh runs as a systemd service"
     getent group video >/dev/null || groupadd --system video
     if ! id "$SERVICE_USER" >/dev/null 2>&1; then
-        useradd --system --gid video --home-dir "$PREFIX" --no-create-home \
+        # its own group (the unit's Group=), plus video for the cameras (SupplementaryGroups=)
+        useradd --system --user-group --groups video --home-dir /var/lib/pibokeh --no-create-home \
             --shell /usr/sbin/nologin "$SERVICE_USER"
-        say "created system user $SERVICE_USER (group video)"
+        say "created system user $SERVICE_USER (groups $SERVICE_USER, video)"
     fi
     mkdir -p "$PREFIX/releases" "$PREFIX/models" "$ETC" "$UNIT_DIR/$UNIT.d"
 }

@@ -8,7 +8,7 @@ and pip inside it installs the edge extras from PyPI, as a Pi would.
 
 What it is not: there is no systemd running in a chroot, so /usr/bin/systemctl there is a small
 stand-in (target/systemctl.py) that runs the installed unit's real ExecStart as its User/Group.
-No Pi camera either: the service under test runs on the model only (see docs/DEPLOY.md).
+No Pi camera either: the deployed `pibokeh camera` service plays a video clip as its source.
 """
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ CACHE = Path(os.environ.get("PIBOKEH_DEPLOY_CACHE", "/tmp/pibokeh-deploy-test"))
 MODELS = SHARED / "models"
 SMALL_MODEL = MODELS / "deeplabv3_mnv2_dm05_pascal_quant.tflite"
 OTHER_MODEL = MODELS / "deeplabv3_mnv2_pascal_quant.tflite"
+CLIP = SHARED / "video" / "person_handwave_854x480.mp4"
+UNIT = REPO / "scripts" / "systemd" / "pibokeh.service"
 
 
 def free_port() -> int:
@@ -143,13 +145,12 @@ def prepare_root(template: Path, root: Path) -> None:
         if Path(conf).is_file():
             (root / inside).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(conf, root / inside)
-    # the stand-in service manager, and the stand-in service until `pibokeh camera` exists
+    # the stand-in service manager; and a clip in place of the Pi camera
     shutil.copyfile(HERE / "target" / "systemctl.py", root / "usr/bin/systemctl")
     (root / "usr/bin/systemctl").chmod(0o755)
     (root / "usr/bin/journalctl").symlink_to("systemctl")
-    (root / "usr/local/lib/pibokeh-test").mkdir(parents=True)
-    shutil.copyfile(HERE / "target" / "placeholder_service.py",
-                    root / "usr/local/lib/pibokeh-test/placeholder_service.py")
+    (root / "srv/pibokeh-test").mkdir(parents=True)
+    shutil.copyfile(CLIP, root / "srv/pibokeh-test" / CLIP.name)
     # the Raspberry Pi OS first user: passwordless sudo
     # "*": no password to log in with, but not a locked account (sshd refuses those)
     for user in ("pi", "visitor"):
@@ -165,8 +166,8 @@ def loopback_pi(tmp_path_factory) -> LoopbackPi:
     for tool in ("debootstrap", "ssh", "ssh-keygen"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not installed (apt-get install debootstrap openssh-client)")
-    if not SMALL_MODEL.is_file() or not OTHER_MODEL.is_file():
-        pytest.skip(f"shared models not found in {MODELS} (set PIBOKEH_SHARED)")
+    if not all(p.is_file() for p in (SMALL_MODEL, OTHER_MODEL, CLIP)):
+        pytest.skip(f"shared models or clip not found in {SHARED} (set PIBOKEH_SHARED)")
 
     arch = run(["dpkg", "--print-architecture"]).stdout.strip()
     template = CACHE / f"target-bookworm-{arch}"
@@ -211,17 +212,14 @@ def loopback_pi(tmp_path_factory) -> LoopbackPi:
 
 @pytest.fixture(scope="session")
 def service_files(tmp_path_factory, loopback_pi: LoopbackPi) -> tuple[Path, Path]:
-    """The unit and config deployed in the tests: the placeholder until issue 5's unit is in the repo."""
-    work = tmp_path_factory.mktemp("service")
-    unit, config = work / "pibokeh.service", work / "pibokeh.toml"
-    unit.write_text(
-        "[Unit]\nDescription=pibokeh placeholder service (deploy test only)\nAfter=network-online.target\n\n"
-        "[Service]\nUser=pibokeh\nGroup=video\n"
-        "ExecStart=/opt/pibokeh/venv/bin/python /usr/local/lib/pibokeh-test/placeholder_service.py "
-        "--config /etc/pibokeh/pibokeh.toml\nRestart=on-failure\n\n"
-        "[Install]\nWantedBy=multi-user.target\n")
-    config.write_text(f'serve = "127.0.0.1:{loopback_pi.service_port}"\n')
-    return unit, config
+    """The repository's systemd unit, and a service config that plays a clip in place of the camera.
+
+    Small and slow on purpose (320x180, 5 fps, one thread): the machine is shared."""
+    config = tmp_path_factory.mktemp("service") / "pibokeh.toml"
+    config.write_text(f'source = "video:/srv/pibokeh-test/{CLIP.name}"\nloop = true\nsize = "320x180"\n'
+                      'fps = 5\nthreads = 1\ninfer-every = 2\nquiet = true\n'
+                      f'serve = "127.0.0.1:{loopback_pi.service_port}"\n')
+    return UNIT, config
 
 
 def host_pibokeh() -> Path:

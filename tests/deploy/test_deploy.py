@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -62,6 +63,10 @@ def test_first_deploy_installs_venv_unit_model_and_a_healthy_service(loopback_pi
                        if line.startswith("pibokeh:"))
     assert uid == pibokeh_uid != 0
     assert http_status(pi.health_url) == 200
+    # the deployed camera service really streams: a blurred frame of the clip, at the configured size
+    snapshot = urllib.request.urlopen(pi.health_url.replace("/healthz", "/snapshot.jpg"), timeout=10).read()
+    frame = cv2.imdecode(np.frombuffer(snapshot, np.uint8), cv2.IMREAD_COLOR)
+    assert frame is not None and frame.shape == (180, 320, 3)
     RELEASES["first"] = pi.release()
 
 

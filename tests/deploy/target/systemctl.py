@@ -5,7 +5,10 @@ The loopback target is a Debian root entered with chroot: it has no running syst
 real `systemctl restart` cannot work there. This stands in for systemd only. It reads the unit
 file (and its drop-ins) that the deploy really installed, and runs that unit's real ExecStart as
 its User/Group with its Environment, so the deployed service and its /healthz are real.
-Not emulated: Restart=, dependencies, cgroups, sandboxing, timers, the journal (a log file).
+Also done as systemd does: Group=, SupplementaryGroups=, Environment=, WorkingDirectory=,
+StateDirectory=/CacheDirectory=/LogsDirectory=/RuntimeDirectory=.
+Not emulated: Restart=, ExecReload=, dependencies, cgroups, the sandboxing options
+(ProtectSystem=, ProtectHome=, PrivateTmp=, NoNewPrivileges=), timers, the journal (a log file).
 Also installed as /usr/bin/journalctl (`journalctl -u UNIT -n N`).
 """
 from __future__ import annotations
@@ -81,11 +84,20 @@ def start(name: str) -> None:
             env[key] = value
     user = pwd.getpwnam(unit.get("User", ["root"])[-1])
     gid = grp.getgrnam(unit["Group"][-1]).gr_gid if "Group" in unit else user.pw_gid
+    extra = [grp.getgrnam(g).gr_gid for line in unit.get("SupplementaryGroups", []) for g in line.split()]
     env |= {"HOME": user.pw_dir, "USER": user.pw_name}
+    # systemd makes these folders, owned by the service user, before it starts the service
+    for key, base in (("StateDirectory", "/var/lib"), ("CacheDirectory", "/var/cache"),
+                      ("LogsDirectory", "/var/log"), ("RuntimeDirectory", "/run")):
+        for line in unit.get(key, []):
+            for sub in line.split():
+                folder = Path(base) / sub
+                folder.mkdir(parents=True, exist_ok=True)
+                os.chown(folder, user.pw_uid, gid)
 
     def drop_privileges() -> None:
         os.setgid(gid)
-        os.initgroups(user.pw_name, gid)
+        os.setgroups(sorted(set(os.getgrouplist(user.pw_name, gid)) | set(extra)))
         os.setuid(user.pw_uid)
 
     STATE.mkdir(parents=True, exist_ok=True)
