@@ -6,7 +6,7 @@ hash of their contents. The wheel is hashed by its RECORD (the sha256 of every f
 by its bytes, because rebuilding the same source gives a zip with new timestamps: the id must
 not change when nothing that runs changed, so that a second deploy knows there is nothing to do.
 
-Standard library only: it runs on the workstation (deploy.sh) and the Ansible controller.
+Standard library only (Python >= 3.11): it runs on the workstation (deploy.sh) and the Ansible controller.
 """
 from __future__ import annotations
 
@@ -14,23 +14,16 @@ import argparse
 import hashlib
 import shutil
 import sys
+import tomllib
 import zipfile
-
-try:
-    import tomllib
-except ImportError:  # Python < 3.11 on the workstation
-    import tomli as tomllib
 from pathlib import Path
 
 DEFAULT_SERVE = "127.0.0.1:8765"
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def wheel_content_sha(wheel: Path) -> str:
