@@ -295,7 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fetch)
 
-    from . import bench  # imported here: edge.bench builds on this module's option helpers
+    # imported here: both build on this module's option helpers
+    from . import bench, camera_cli
+    camera_cli.add_camera_parser(sub)
     bench.add_parser(sub)
     return parser
 

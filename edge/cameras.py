@@ -1,0 +1,261 @@
+"""Live frame sources: the Pi camera (picamera2), USB/V4L2 cameras and network streams (OpenCV),
+and a video file played as if it were live.
+
+All are `FrameSource`s yielding BGR uint8 frames. `read_frames` adds an optional small copy of the
+same frame for inference (the Pi camera's `lores` stream); the pipeline falls back to the main frame.
+A live source that stops delivering raises `SourceLost`, so the pipeline can reopen it.
+
+    open_source("picamera2:0", size=(1280, 720), fps=30)
+    open_source("opencv:/dev/video0")        # or opencv:0
+    open_source("video:clip.mp4", loop=True)  # paced at the clip's frame rate
+    open_source("rtsp://camera.local/stream")
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import cv2
+import numpy as np
+
+from .sources import FrameSource, InputError, VideoFileSource, to_bgr8
+
+Size = Optional[tuple[int, int]]  # (width, height)
+
+LORES_MAX_WIDTH = 640  # inference runs at <= 513 px: a bigger lores only costs copies
+URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
+
+
+class SourceLost(InputError):
+    """A live source that was open has stopped delivering frames (unplugged, stream dropped)."""
+
+
+class LiveSource(FrameSource):
+    """A FrameSource that can also hand over a small copy of each frame for inference."""
+
+    name: str = "source"
+    skips_frames = True  # a camera does not wait: a frame not taken in time is gone
+
+    def read_frames(self) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """(frame, small frame or None) or None at the end of a finite source."""
+        frame = self.read()
+        return None if frame is None else (frame, None)
+
+
+def fit(frame: np.ndarray, size: Size) -> np.ndarray:
+    """The frame at `size` (width, height) when one was asked for and it differs."""
+    if size is None or (frame.shape[1], frame.shape[0]) == tuple(size):
+        return frame
+    return cv2.resize(frame, tuple(size), interpolation=cv2.INTER_AREA)
+
+
+# ---- video file, played as if live ----------------------------------------------------------------
+
+class VideoPlayback(LiveSource):
+    """A video file delivered at its frame rate (or `fps`), from the start again with `loop`.
+
+    Never faster than that rate, like a camera; but a file can wait, so when the pipeline is slower
+    it plays slower instead of skipping frames (a recording of a clip holds every frame).
+    """
+
+    skips_frames = False
+
+    def __init__(self, path: str, size: Size = None, fps: float | None = None, loop: bool = False):
+        self._video = VideoFileSource(path)
+        self.name = f"video:{path}"
+        self.fps = float(fps or self._video.fps)
+        self.size = tuple(size) if size else self._video.size
+        self.frame_count = 0 if loop else self._video.frame_count
+        self.loop = loop
+        self._next = 0.0
+
+    def read(self) -> np.ndarray | None:
+        frame = self._video.read()
+        if frame is None and self.loop:
+            self._video.rewind()
+            frame = self._video.read()
+        if frame is None:
+            return None
+        # Pace like a camera: a frame is not available before its time, and a late reader
+        # does not get a burst of catch-up frames.
+        now = time.monotonic()
+        due = max(self._next, now)
+        if due > now:
+            time.sleep(due - now)
+        self._next = due + 1.0 / self.fps
+        return fit(frame, self.size)
+
+    def close(self) -> None:
+        self._video.close()
+
+
+# ---- OpenCV: USB/V4L2 cameras and network streams -------------------------------------------------
+
+class OpenCVSource(LiveSource):
+    """A V4L2 camera (index or /dev/videoN) or a stream URL OpenCV can open."""
+
+    def __init__(self, target: int | str, size: Size = None, fps: float | None = None):
+        self.target = target
+        self.name = f"opencv:{target}" if isinstance(target, int) or str(target).startswith("/dev/") else str(target)
+        self._cap = cv2.VideoCapture(target, cv2.CAP_V4L2) if isinstance(target, int) else cv2.VideoCapture(target)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise InputError(f"{self.name}: cannot open (missing, busy, or not a camera/stream OpenCV can read)")
+        if size:
+            self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+            self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+        if fps:
+            self._cap.set(cv2.CAP_PROP_FPS, fps)
+        first = self._grab()
+        if first is None:
+            self._cap.release()
+            raise InputError(f"{self.name}: opened but delivers no frames (busy or unsupported format)")
+        self._pending: np.ndarray | None = first
+        self.requested = tuple(size) if size else None
+        self.size = self.requested or (first.shape[1], first.shape[0])
+        reported = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = float(fps or (reported if 0.5 <= reported <= 240 else 25.0))
+
+    def _grab(self) -> np.ndarray | None:
+        ok, frame = self._cap.read()
+        return to_bgr8(frame) if ok and frame is not None and frame.size else None
+
+    def read(self) -> np.ndarray | None:
+        frame = self._pending if self._pending is not None else self._grab()
+        self._pending = None
+        if frame is None:
+            raise SourceLost(f"{self.name}: stopped delivering frames (unplugged or stream ended)")
+        return fit(frame, self.requested)
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+# ---- picamera2 ------------------------------------------------------------------------------------
+
+def lores_size(main: tuple[int, int]) -> tuple[int, int] | None:
+    """A lores size with the main stream's aspect: width a multiple of 64 (YUV420's alignment),
+    at most LORES_MAX_WIDTH; None when main is already that small."""
+    width, height = main
+    lores_w = min(LORES_MAX_WIDTH, width) // 64 * 64
+    if lores_w < 64 or lores_w >= width:
+        return None
+    lores_h = max(2, round(lores_w * height / width / 2) * 2)
+    return lores_w, lores_h
+
+
+def yuv420_to_bgr(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """picamera2's YUV420 array (height*3/2 rows; Y, then U and V planes) -> BGR of `size`."""
+    width, height = size
+    return cv2.cvtColor(np.ascontiguousarray(array[: height * 3 // 2, :width]), cv2.COLOR_YUV2BGR_I420)
+
+
+class Picamera2Source(LiveSource):
+    """A Raspberry Pi camera: a `main` stream for output and, where it helps, a `lores` one for inference.
+
+    main is "RGB888", which picamera2 lays out as B, G, R bytes: OpenCV's BGR, used as is.
+    lores is "YUV420" (the only lores format every Pi supports) and converted with OpenCV.
+    """
+
+    def __init__(self, camera: int = 0, size: Size = None, fps: float | None = None, module: str = "picamera2"):
+        self.name = f"picamera2:{camera}"
+        try:
+            Picamera2 = importlib.import_module(module).Picamera2
+        except ImportError:
+            raise InputError(f"{self.name}: picamera2 is not installed (on Raspberry Pi OS: "
+                             "sudo apt install python3-picamera2, and a venv made with --system-site-packages)") from None
+        cameras = Picamera2.global_camera_info()
+        if camera >= len(cameras):
+            found = ", ".join(f"{i}: {c.get('Model', '?')}" for i, c in enumerate(cameras)) or "none"
+            raise InputError(f"{self.name}: no such camera (cameras found: {found})")
+        try:
+            self._cam = Picamera2(camera_num=camera)
+        except Exception as exc:  # libcamera reports a busy camera as RuntimeError, others vary
+            raise InputError(f"{self.name}: cannot open the camera, busy or failing ({_first_line(exc)})") from None
+        self.size = tuple(size) if size else (1280, 720)
+        self.fps = float(fps or 30.0)
+        self.lores = lores_size(self.size)
+        streams = {"main": {"size": self.size, "format": "RGB888"}}
+        if self.lores:
+            streams["lores"] = {"size": self.lores, "format": "YUV420"}
+        try:
+            config = self._cam.create_video_configuration(**streams, controls={"FrameRate": self.fps})
+            self._cam.configure(config)
+            self._cam.start()
+        except Exception as exc:
+            self._cam.close()
+            raise InputError(f"{self.name}: cannot start {self.size[0]}x{self.size[1]} at {self.fps:g} fps "
+                             f"({_first_line(exc)})") from None
+        self._names = ["main", "lores"] if self.lores else ["main"]
+
+    def read_frames(self) -> tuple[np.ndarray, np.ndarray | None]:
+        try:
+            arrays, _metadata = self._cam.capture_arrays(self._names)
+        except Exception as exc:
+            raise SourceLost(f"{self.name}: capture failed ({_first_line(exc)})") from None
+        main = arrays[0][:, : self.size[0], :3]  # rows may be padded to the stride
+        small = yuv420_to_bgr(arrays[1], self.lores) if self.lores else None
+        return np.ascontiguousarray(main), small
+
+    def read(self) -> np.ndarray:
+        return self.read_frames()[0]
+
+    def close(self) -> None:
+        try:
+            self._cam.stop()
+        finally:
+            self._cam.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ---- choosing one ---------------------------------------------------------------------------------
+
+def open_source(spec: str, size: Size = None, fps: float | None = None, loop: bool = False) -> LiveSource:
+    """The live source a --source value names. Raises InputError with a one-line reason."""
+    kind, _, rest = spec.partition(":")
+    if spec.startswith(URL_SCHEMES):
+        return OpenCVSource(spec, size, fps)
+    if kind == "picamera2":
+        if rest and not rest.isdigit():
+            raise InputError(f"--source {spec}: expected picamera2 or picamera2:N (a camera number)")
+        return Picamera2Source(int(rest or 0), size, fps)
+    if kind == "opencv":
+        if rest.isdigit():
+            return OpenCVSource(int(rest), size, fps)
+        if rest.startswith("/dev/"):
+            if not Path(rest).exists():
+                raise InputError(f"{spec}: no such device (is the camera plugged in?)")
+            return OpenCVSource(rest, size, fps)
+        raise InputError(f"--source {spec}: expected opencv:N or opencv:/dev/videoN")
+    if kind == "video":
+        if not rest:
+            raise InputError("--source video: needs a file, e.g. video:clip.mp4")
+        return VideoPlayback(rest, size, fps, loop)
+    raise InputError(f"--source {spec}: unknown source; use picamera2[:N], opencv:N, opencv:/dev/videoN, "
+                     "video:PATH or an rtsp:// or http:// URL")
+
+
+def open_with_retries(open_fn: Callable[[], LiveSource], retries: int, stop: threading.Event,
+                      backoff: float = 0.5, log: Callable[[str], None] = lambda message: None) -> LiveSource:
+    """open_fn(), tried again up to `retries` times with doubling waits from `backoff` seconds
+    while it raises InputError (a camera still booting, busy, or being plugged back in).
+    Raises the last InputError; gives up early once `stop` is set."""
+    delay = backoff
+    for attempt in range(1, retries + 2):
+        try:
+            return open_fn()
+        except InputError as exc:
+            if attempt > retries or stop.is_set():
+                raise
+            log(f"{exc}; retrying in {delay:g} s ({attempt}/{retries})")
+            if stop.wait(delay):
+                raise
+            delay *= 2
+    raise AssertionError("unreachable")

@@ -1,0 +1,383 @@
+"""The live pipeline: capture -> segment -> compose -> outputs, one thread per stage.
+
+Stages hand over through one-slot mailboxes (`Latest`): a new item replaces an unread one, so a
+slow stage drops frames instead of queueing them and latency stays bounded by one frame per stage.
+Sources that are not really live (a video file) say so with `skips_frames = False`: then each stage
+waits for the next instead, and the clip plays slower rather than losing frames.
+The segment stage infers every `infer_every`-th frame and reuses the last mask in between;
+`smooth` blends each new mask with the previous ones to stop the edge from flickering.
+"""
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import core
+from .cameras import LiveSource, SourceLost, open_with_retries
+from .model import Segmenter
+from .sinks import FrameSink, OutputError, write_image
+from .sources import InputError
+
+END = object()  # what the capture stage posts when a finite source is over
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What can change while running (SIGHUP): classes, look, inference rate, smoothing."""
+    class_ids: tuple[int, ...] = (15,)
+    style: core.Style = core.Style()
+    infer_every: int = 1
+    smooth: float = 0.0  # share of the previous mask kept: 0 = off, 0.5 = half, 0.9 = very steady
+
+
+def smooth_mask(average: np.ndarray | None, mask: np.ndarray, keep: float) -> np.ndarray:
+    """Running average (float32, 0-255) of binary masks: `keep` of the old one, the rest new."""
+    new = mask.astype(np.float32)
+    if average is None or keep <= 0 or average.shape != new.shape:
+        return new
+    return keep * average + (1.0 - keep) * new
+
+
+def binarize(average: np.ndarray, previous: np.ndarray | None = None, band: float = 42.5) -> np.ndarray:
+    """The binary uint8 mask of a running average, with hysteresis against flicker: a pixel turns on
+    above 127.5 + band and off below 127.5 - band; in between it keeps its `previous` state."""
+    on = average >= 127.5 + band
+    if previous is not None and previous.shape == average.shape:
+        on |= (previous > 0) & (average > 127.5 - band)
+    return np.where(on, 255, 0).astype(np.uint8)
+
+
+class Latest:
+    """A one-item mailbox: `put` replaces an unread item (counted in `dropped`), `get` waits for a new one."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: Any = None
+        self._fresh = False
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item: Any, wait: bool = False) -> None:
+        """Post `item`; with `wait`, first wait until the previous one was taken (no frame skipped)."""
+        with self._cond:
+            if wait:
+                self._cond.wait_for(lambda: not self._fresh or self._closed)
+            if self._closed:
+                return  # nobody will read it: not a drop, the pipeline is over
+            if self._fresh and self._item is not END:
+                self.dropped += 1
+            if self._item is END and self._fresh:
+                return  # the end stays the end
+            self._item, self._fresh = item, True
+            self._cond.notify_all()
+
+    def get(self, timeout: float | None = None) -> Any:
+        """The newest unread item, or None on timeout or when closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._fresh or self._closed, timeout)
+            if not self._fresh:
+                return None
+            self._fresh = False
+            self._cond.notify_all()
+            return self._item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class Rate:
+    """Events per second over the last `window` seconds."""
+
+    def __init__(self, window: float = 2.0) -> None:
+        self.window = window
+        self._times: collections.deque[float] = collections.deque()
+
+    def tick(self, now: float) -> None:
+        self._times.append(now)
+        while self._times and now - self._times[0] > self.window:
+            self._times.popleft()
+
+    def per_second(self, now: float) -> float:
+        while self._times and now - self._times[0] > self.window:
+            self._times.popleft()
+        if len(self._times) < 2:
+            return 0.0
+        span = max(now - self._times[0], self._times[-1] - self._times[0])
+        return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+@dataclass
+class Stats:
+    """Counters and timings the stages update and /stats reports."""
+    frames_in: int = 0
+    frames_out: int = 0
+    inferences: int = 0
+    reconnects: int = 0
+    reloads: int = 0
+    ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
+        ("capture", "segment", "mask", "compose", "output", "latency"), 0.0))
+    started: float = field(default_factory=time.monotonic)
+    last_output: float = 0.0
+    rate_in: Rate = field(default_factory=Rate)
+    rate_out: Rate = field(default_factory=Rate)
+
+    def record(self, stage: str, seconds: float) -> None:
+        # An exponential average: steady enough to read, recent enough to show a change within a second.
+        old = self.ms[stage]
+        value = seconds * 1000.0
+        self.ms[stage] = value if old == 0.0 else 0.8 * old + 0.2 * value
+
+
+class SnapshotSink(FrameSink):
+    """JPEG snapshots of the output into a folder: every `every` seconds and whenever `request()`ed."""
+
+    def __init__(self, folder: str | Path, every: float = 0.0):
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{self.folder}: cannot create the snapshot folder ({exc.strerror or exc})") from None
+        self.every = every
+        self.saved: list[Path] = []
+        self._wanted = threading.Event()
+        self._last = 0.0
+
+    def request(self) -> None:
+        self._wanted.set()
+
+    def write(self, frame: np.ndarray) -> None:
+        now = time.monotonic()
+        due = self.every > 0 and now - self._last >= self.every
+        if not (due or self._wanted.is_set()):
+            return
+        self._wanted.clear()
+        self._last = now
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
+        path = self.folder / f"snapshot-{stamp}.jpg"
+        write_image(path, frame, quality=90)
+        self.saved.append(path)
+
+
+class Pipeline:
+    """Runs a live source through a segmenter into outputs until the source ends, a frame or time
+    limit is reached, `stop()` is called, or the source is lost for good.
+
+    `reopen` builds the source again after it was lost; up to `retries` attempts with doubling
+    waits from `backoff` seconds. `error` holds the one-line reason when it ended by failure.
+    """
+
+    def __init__(self, source: LiveSource, segmenter: Segmenter, settings: Settings,
+                 outputs: Sequence[FrameSink], *, reopen: Callable[[], LiveSource] | None = None,
+                 max_frames: int = 0, duration: float = 0.0, retries: int = 3, backoff: float = 0.5,
+                 log: Callable[[str], None] = lambda message: print(f"pibokeh: {message}", file=sys.stderr)):
+        self.source = source
+        self.segmenter = segmenter
+        self.settings = settings
+        self.outputs = list(outputs)
+        self.reopen = reopen
+        self.max_frames = max_frames
+        self.duration = duration
+        self.retries = retries
+        self.backoff = backoff
+        self.log = log
+        self.stats = Stats()
+        self.error: str | None = None
+        self._frames = Latest()
+        self._masked = Latest()
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # ---- control ----
+
+    def start(self) -> "Pipeline":
+        self.stats = Stats()
+        for name, target in (("capture", self._capture), ("segment", self._segment), ("compose", self._compose)):
+            thread = threading.Thread(target=self._guard, args=(target,), name=f"pibokeh-{name}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._frames.close()
+        self._masked.close()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the pipeline has finished (all frames written, outputs not yet closed)."""
+        return self._done.wait(timeout)
+
+    def join(self) -> None:
+        """Stop, wait for the stages, close the source. Outputs are the caller's to close."""
+        self.stop()
+        for thread in self._threads:
+            thread.join()
+        self.source.close()
+
+    @property
+    def running(self) -> bool:
+        return not self._done.is_set()
+
+    def update(self, settings: Settings | None = None, segmenter: Segmenter | None = None) -> None:
+        """Swap settings and/or the model; the next frame uses them, nothing is restarted."""
+        with self._lock:
+            if settings is not None:
+                self.settings = settings
+            if segmenter is not None:
+                self.segmenter = segmenter
+            self.stats.reloads += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The figures /stats serves."""
+        now = time.monotonic()
+        stats = self.stats
+        return {
+            "state": "running" if self.running else ("failed" if self.error else "finished"),
+            "error": self.error,
+            "source": self.source.name,
+            "size": list(self.source.size),
+            "source_fps": round(self.source.fps, 2),
+            "model": str(self.segmenter.path),
+            "family": self.segmenter.family,
+            "backend": self.segmenter.backend,
+            "threads": self.segmenter.threads,
+            "fps_in": round(stats.rate_in.per_second(now), 2),
+            "fps_out": round(stats.rate_out.per_second(now), 2),
+            "frames_in": stats.frames_in,
+            "frames_out": stats.frames_out,
+            "dropped": self._frames.dropped + self._masked.dropped,
+            "inferences": stats.inferences,
+            "infer_every": self.settings.infer_every,
+            "ms": {k: round(v, 2) for k, v in stats.ms.items()},
+            "reconnects": stats.reconnects,
+            "reloads": stats.reloads,
+            "uptime_s": round(now - stats.started, 1),
+            "last_output_age_s": round(now - stats.last_output, 2) if stats.last_output else None,
+        }
+
+    # ---- stages ----
+
+    def _guard(self, stage: Callable[[], None]) -> None:
+        # A failing stage ends the whole pipeline with a message rather than leaving it hanging.
+        try:
+            stage()
+        except (InputError, OutputError) as exc:
+            self._fail(str(exc))
+        except Exception as exc:  # a bug or an unexpected library error: still end cleanly
+            self._fail(f"{threading.current_thread().name}: {type(exc).__name__}: {exc}")
+
+    def _fail(self, message: str) -> None:
+        if self.error is None:
+            self.error = message
+        self._finish()
+
+    def _finish(self) -> None:
+        self._done.set()
+        self.stop()
+
+    def _capture(self) -> None:
+        while not self._stop.is_set():
+            start = time.monotonic()
+            try:
+                pair = self.source.read_frames()
+            except SourceLost as exc:
+                self.source = self._reconnect(str(exc))
+                continue
+            if pair is None:
+                self._frames.put(END, wait=not self.source.skips_frames)
+                return
+            now = time.monotonic()
+            self.stats.record("capture", now - start)
+            self.stats.frames_in += 1
+            self.stats.rate_in.tick(now)
+            self._frames.put((pair[0], pair[1], now), wait=not self.source.skips_frames)
+            if self.duration and now - self.stats.started >= self.duration:
+                self._frames.put(END, wait=not self.source.skips_frames)
+                return
+
+    def _reconnect(self, reason: str) -> LiveSource:
+        """The source opened again, or SourceLost once `retries` attempts have failed."""
+        self.log(f"{reason}; reconnecting")
+        try:
+            self.source.close()
+        except Exception:  # a vanished device may fail to close too; nothing left to release
+            pass
+        if self.reopen is None or self.retries < 1 or self._stop.wait(self.backoff):
+            raise SourceLost(reason)
+        try:
+            source = open_with_retries(self.reopen, self.retries - 1, self._stop, 2 * self.backoff, self.log)
+        except InputError as exc:
+            raise SourceLost(f"{reason}; gave up after {self.retries} reconnect attempts ({exc})") from None
+        self.stats.reconnects += 1
+        self.log(f"{source.name}: reconnected")
+        return source
+
+    def _segment(self) -> None:
+        mask: np.ndarray | None = None
+        average: np.ndarray | None = None
+        count = 0
+        while not self._stop.is_set():
+            item = self._frames.get(timeout=0.5)
+            if item is None:
+                continue
+            if item is END:
+                self._masked.put(END, wait=not self.source.skips_frames)
+                return
+            frame, small, captured = item
+            with self._lock:
+                settings, segmenter = self.settings, self.segmenter
+            size = frame.shape[:2]
+            if mask is None or mask.shape != size or count % settings.infer_every == 0:
+                start = time.monotonic()
+                labels = segmenter.predict(small if small is not None else frame)
+                inferred = time.monotonic()
+                new = core.frame_mask(labels, settings.class_ids, size)
+                if settings.smooth > 0:
+                    average = smooth_mask(average, new, settings.smooth)
+                    new = binarize(average, mask)
+                else:
+                    average = None
+                mask = new
+                self.stats.record("segment", inferred - start)
+                self.stats.record("mask", time.monotonic() - inferred)
+                self.stats.inferences += 1
+            count += 1
+            self._masked.put((frame, mask, captured), wait=not self.source.skips_frames)
+
+    def _compose(self) -> None:
+        while not self._stop.is_set():
+            item = self._masked.get(timeout=0.5)
+            if item is None:
+                continue
+            if item is END:
+                self._finish()
+                return
+            frame, mask, captured = item
+            start = time.monotonic()
+            out = core.compose(frame, mask, self.settings.style)
+            composed = time.monotonic()
+            for output in self.outputs:
+                output.write(out)
+            now = time.monotonic()
+            stats = self.stats
+            stats.record("compose", composed - start)
+            stats.record("output", now - composed)
+            stats.record("latency", now - captured)
+            stats.frames_out += 1
+            stats.rate_out.tick(now)
+            stats.last_output = now
+            if self.max_frames and stats.frames_out >= self.max_frames:
+                self._finish()
+                return
+

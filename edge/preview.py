@@ -1,0 +1,247 @@
+"""The live preview: an HTTP server with a page, an MJPEG stream, snapshots, stats and settings.
+
+    /              the page (stream + live stats)      /stats     figures as JSON
+    /stream.mjpg   multipart MJPEG of the output       /healthz   200 "ok" while frames flow, else 503
+    /snapshot.jpg  the latest output frame             /config    the settings in use as JSON
+
+Only GET of these paths: other paths 404, other methods 405; nothing is served from disk.
+The pipeline hands frames to a `PreviewHub` (a FrameSink) and never waits for a client: each client
+thread takes the newest frame when it is ready for one, so a slow client skips frames and only
+slows itself. A frame is JPEG-encoded once, by the first client that wants it.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .sinks import FrameSink, OutputError, encode_image
+
+BOUNDARY = "pibokehframe"
+PAGE = Path(__file__).with_name("static") / "index.html"
+JsonFn = Callable[[], dict[str, Any]]
+
+
+class PreviewHub(FrameSink):
+    """The newest output frame, handed to any number of readers; encoded lazily, once per frame.
+
+    Encoding happens in a reader's thread and outside the lock `write` takes, so the pipeline
+    never waits for a JPEG encode.
+    """
+
+    def __init__(self, quality: int = 80):
+        self.quality = quality
+        self._cond = threading.Condition()
+        self._encoding = threading.Lock()
+        self._frame: np.ndarray | None = None
+        self._seq = 0
+        self._jpeg: tuple[int, bytes] = (0, b"")  # (sequence number, JPEG) of the last encode
+        self._closed = False
+
+    def write(self, frame: np.ndarray) -> None:
+        with self._cond:
+            self._frame = frame
+            self._seq += 1
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def latest(self, after: int = 0, timeout: float = 1.0) -> tuple[int, bytes | None]:
+        """(sequence number, JPEG) of the newest frame once it is newer than `after`;
+        (after, None) on timeout or when closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._seq > after or self._closed, timeout)
+            if self._seq <= after or self._frame is None:
+                return after, None
+            seq, frame = self._seq, self._frame
+        with self._encoding:  # one encoder at a time: the others then find its result
+            done_seq, jpeg = self._jpeg
+            if done_seq != seq:
+                jpeg = encode_image(frame, ".jpg", self.quality)
+                self._jpeg = (seq, jpeg)
+        return seq, jpeg
+
+
+class PreviewServer(ThreadingHTTPServer):
+    """Serves a PreviewHub. `stats` and `config` are called per request for their JSON."""
+
+    daemon_threads = True  # a stuck client never keeps the process alive
+    block_on_close = False  # ...nor delays its exit
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], hub: PreviewHub, stats: JsonFn, config: JsonFn,
+                 max_clients: int = 10, healthy: Callable[[], tuple[bool, str]] | None = None,
+                 send_timeout: float = 10.0):
+        try:
+            super().__init__(address, PreviewHandler)
+        except OSError as exc:
+            raise OutputError(f"cannot serve on {address[0]}:{address[1]} ({exc.strerror or exc})") from None
+        self.hub = hub
+        self.stats = stats
+        self.config = config
+        self.healthy = healthy or (lambda: (True, "ok"))
+        self.max_clients = max_clients
+        self.send_timeout = send_timeout
+        self.page = PAGE.read_bytes()
+        self.clients = 0
+        self.served = 0
+        self._clients_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def start(self) -> "PreviewServer":
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="pibokeh-preview", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.hub.close()  # ends every stream loop
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+        self.server_close()
+
+    def claim_client(self) -> bool:
+        with self._clients_lock:
+            if self.clients >= self.max_clients:
+                return False
+            self.clients += 1
+            self.served += 1
+            return True
+
+    def release_client(self) -> None:
+        with self._clients_lock:
+            self.clients -= 1
+
+
+class PreviewHandler(BaseHTTPRequestHandler):
+    server: PreviewServer
+    server_version = "pibokeh"
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # A client that stops reading blocks only its own thread, and only for this long.
+        self.connection.settimeout(self.server.send_timeout)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass  # a request log on every frame poll would drown the journal
+
+    def __getattr__(self, name: str) -> Any:
+        # Every method other than GET (HEAD, POST, PUT, DELETE, ...): 405 rather than 501.
+        if name.startswith("do_"):
+            return self._not_allowed
+        raise AttributeError(name)
+
+    def _not_allowed(self) -> None:
+        self._send(HTTPStatus.METHOD_NOT_ALLOWED, b"only GET\n", "text/plain", {"Allow": "GET"})
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        path = self.path.split("?", 1)[0]
+        routes = {"/": self._page, "/index.html": self._page, "/stream.mjpg": self._stream,
+                  "/snapshot.jpg": self._snapshot, "/stats": self._stats, "/healthz": self._health,
+                  "/config": self._config}
+        handler = routes.get(path)
+        if handler is None:
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+        else:
+            handler()
+
+    def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except (OSError, socket.timeout):
+            self.close_connection = True
+
+    def _json(self, data: dict[str, Any]) -> None:
+        self._send(HTTPStatus.OK, json.dumps(data).encode(), "application/json")
+
+    def _page(self) -> None:
+        self._send(HTTPStatus.OK, self.server.page, "text/html; charset=utf-8")
+
+    def _stats(self) -> None:
+        self._json({**self.server.stats(), "clients": self.server.clients, "clients_served": self.server.served,
+                    "max_clients": self.server.max_clients})
+
+    def _config(self) -> None:
+        self._json(self.server.config())
+
+    def _health(self) -> None:
+        ok, reason = self.server.healthy()
+        self._send(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, f"{reason}\n".encode(), "text/plain")
+
+    def _snapshot(self) -> None:
+        _, jpeg = self.server.hub.latest(0, timeout=2.0)
+        if jpeg is None:
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"no frame yet\n", "text/plain", {"Retry-After": "1"})
+        else:
+            self._send(HTTPStatus.OK, jpeg, "image/jpeg")
+
+    def _stream(self) -> None:
+        if not self.server.claim_client():
+            self._send(HTTPStatus.SERVICE_UNAVAILABLE, b"too many viewers\n", "text/plain", {"Retry-After": "5"})
+            return
+        self.close_connection = True
+        try:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            seq = 0
+            hub = self.server.hub
+            while not hub.closed:
+                seq, jpeg = hub.latest(seq, timeout=1.0)
+                if jpeg is None:
+                    continue
+                # Three writes rather than one concatenation: no per-client copy of every frame.
+                self.wfile.write(b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+                                 % (BOUNDARY.encode(), len(jpeg)))
+                self.wfile.write(jpeg)
+                self.wfile.write(b"\r\n")
+        except (OSError, socket.timeout):
+            pass  # the viewer went away or stopped reading
+        finally:
+            self.server.release_client()
+
+
+def healthy_while(last_output: Callable[[], float], running: Callable[[], bool],
+                  stale_after: float = 5.0) -> Callable[[], tuple[bool, str]]:
+    """A /healthz check: ok while running and a frame came out within `stale_after` seconds
+    (or the pipeline started less than that ago)."""
+    started = time.monotonic()
+
+    def check() -> tuple[bool, str]:
+        if not running():
+            return False, "pipeline stopped"
+        last = last_output() or started
+        age = time.monotonic() - last
+        return (True, "ok") if age < stale_after else (False, f"no frame for {age:.1f} s")
+    return check
