@@ -210,22 +210,22 @@ def convert_models(graph: Path, workdir: Path, sizes: Sequence[int], calib: Path
 
 def quant_matrix(models: Sequence[Path], backends: Sequence[str], threads: Sequence[int], frames: int,
                  video: Path | None, size: tuple[int, int]) -> dict[str, Any]:
-    """`pibokeh bench --json` per backend (each in its own process) over all models."""
+    """`pibokeh bench --json` per backend and model, each in its own process (a crash loses one cell)."""
     runs, failed = [], []
     for backend in backends:
-        cmd = [sys.executable, "-m", "edge.cli", "bench", "--json", "--frames", str(frames),
-               "--threads", ",".join(map(str, threads)), "--backend", backend, "--size", f"{size[0]}x{size[1]}"]
-        if video is not None:
-            cmd += ["--input", str(video)]
         for model in models:
-            cmd += ["--model", str(model)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.stdout.strip():
-            out = json.loads(proc.stdout)
-            runs.extend(out["runs"])
-            failed.extend(out["failed"])
-        elif proc.returncode != 0:
-            failed.append({"model": f"backend {backend}", "reason": (proc.stderr.strip().splitlines() or ["?"])[-1]})
+            cmd = [sys.executable, "-m", "edge.cli", "bench", "--json", "--frames", str(frames), "--model", str(model),
+                   "--threads", ",".join(map(str, threads)), "--backend", backend, "--size", f"{size[0]}x{size[1]}"]
+            if video is not None:
+                cmd += ["--input", str(video)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.stdout.strip():
+                out = json.loads(proc.stdout)
+                runs.extend(out["runs"])
+                failed.extend({**f, "model": f"{Path(f['model']).name} ({backend})"} for f in out["failed"])
+            else:
+                reason = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+                failed.append({"model": f"{model.name} ({backend})", "reason": reason})
     return {"size": list(size), "frames": frames, "runs": runs, "failed": failed}
 
 
