@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
+from .tfimport import tf
 
 from edge.labels import LABELS
 from edge.model import CARD_FORMAT, Segmenter, card_path

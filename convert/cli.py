@@ -9,15 +9,14 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-# TensorFlow's C++ start-up chatter is not for users of a command-line tool.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from edge.cli import Parser, positive_int
+from edge.model import ModelError, Segmenter, card_path
+from edge.progress import Progress
+from edge.registry import sha256_of
+from edge.sinks import OutputError, atomic_path
+from edge.sources import InputError
 
-from edge.cli import Parser, positive_int  # noqa: E402
-from edge.model import ModelError, Segmenter, card_path  # noqa: E402
-from edge.progress import Progress  # noqa: E402
-from edge.registry import sha256_of  # noqa: E402
-from edge.sinks import OutputError, atomic_path  # noqa: E402
-from edge.sources import InputError  # noqa: E402
+from . import MODES
 
 USER_ERRORS = (ModelError, InputError, OutputError)
 CALIBRATION_COUNT = 200
@@ -75,7 +74,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from . import card, graph as graphs, quantize, recipe, validate
 
     source, provenance, entry = resolve_source(args.source, args.mirror, args.quiet)
-    check_output(args.output, source)
+    check_output(args.out, source)
     graph = graphs.load_graph(source)
     graph, folded = graphs.fold_dequantize(graph)
     if folded:
@@ -100,9 +99,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
     data = quantize.convert(graph, cut, args.size, args.quant, calibration, uint8_io=args.io == "uint8",
                             keep_float=keep_float, strict=strict, tick=bar.update)
     bar.close()
-    with atomic_path(args.output) as tmp:
+    with atomic_path(args.out) as tmp:
         tmp.write_bytes(data)
-    model = args.output
+    model = args.out
     # Verify by running it: a model is what it does, not what its file name says.
     seg = Segmenter(model, backend="ai_edge_litert", threads=args.threads)
     say(f"wrote {model} ({model.stat().st_size / 1e6:.2f} MB, {args.quant}, input {seg.spec.dtype.name} "
@@ -196,7 +195,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # ---- parser -------------------------------------------------------------------------------------
 
 def convert_parser() -> argparse.ArgumentParser:
-    from .quantize import MODES
     p = Parser(prog="pibokeh-convert", description=(
         "Convert Google's DeepLab-v3 MobileNetV2 TF1 graph into a TFLite model for the edge runtime, "
         "with a model card (OUT.json) and, with --eval, a report on how it compares with the float "
@@ -205,13 +203,14 @@ def convert_parser() -> argparse.ArgumentParser:
         epilog="example: pibokeh-convert deeplabv3_mnv2_dm10_pascal_weightquant.pb -o models/mnv2_int8.tflite "
                "--quant int8 --calib photos/ --eval voc/")
     p.add_argument("source", metavar="SOURCE")
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.tflite")
+    p.add_argument("-o", "--out", dest="out", type=Path, required=True, metavar="OUT.tflite",
+                   help="the model to write; its card goes next to it as OUT.json")
     p.add_argument("--quant", choices=MODES, default="int8",
                    help="float32, fp16 (half-size weights), dynamic (int8 weights, float activations) or int8 "
                         "(weights and activations; needs --calib). Default: int8")
     p.add_argument("--size", type=positive_int, default=513, metavar="N",
                    help="input size NxN (513 like the reference; 257 is ~4x faster). Default: 513")
-    p.add_argument("--output-kind", "--output-type", dest="output_kind", choices=("scores", "labels"),
+    p.add_argument("--output", "--output-kind", dest="output_kind", choices=("scores", "labels"),
                    default="scores",
                    help="scores [1,N,N,21] or labels [1,N,N] (arg-max inside the model). Default: scores")
     p.add_argument("--io", choices=("uint8", "float"), default="uint8",

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
+from .tfimport import tf
 
 from edge.model import ModelError
 

@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
-import tensorflow as tf
+from .tfimport import tf
 
 from edge.model import letterbox
 from edge.sources import InputError, is_image, read_image, to_bgr8
 
-from . import recipe
+from . import MODES, recipe
 from .graph import Cut, GraphError, concrete_function
 
-MODES = ("float32", "fp16", "dynamic", "int8")
 MEAN = STD = 127.5
 
 

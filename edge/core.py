@@ -12,6 +12,7 @@ Images may be grayscale, BGR or BGRA, 8- or 16-bit, any size.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence, Union
 
@@ -71,17 +72,17 @@ def _downscale_factor(kernel: int) -> float:
     return max(1.0, gaussian_sigma(kernel) / 4.0)
 
 
-def _small_gaussian(image: np.ndarray, kernel: int, factor: float) -> tuple[np.ndarray, tuple[int, int]]:
-    """Downscale by `factor` (area) and blur so that, upsampled, it matches a `kernel` Gaussian."""
-    height, width = image.shape[:2]
-    small_w, small_h = max(1, round(width / factor)), max(1, round(height / factor))
-    small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
-    scale = width / small_w
+def _small_size(shape: tuple[int, ...], factor: float) -> tuple[int, int]:
+    height, width = shape[:2]
+    return max(1, round(width / factor)), max(1, round(height / factor))
+
+
+def _small_gaussian(small: np.ndarray, kernel: int, scale: float) -> np.ndarray:
+    """Blur an image downscaled by `scale` (area) so that, upsampled, it matches a `kernel` Gaussian."""
     # The area downscale and the bilinear upscale blur too (variances f^2/12 and f^2/6): take them off.
     sigma = np.sqrt(max(gaussian_sigma(kernel) ** 2 - scale ** 2 / 4.0, 0.25)) / scale
     k = 2 * int(np.ceil(3.3 * sigma)) + 1
-    blurred = cv2.GaussianBlur(small, (k, k), sigma)
-    return blurred, (width, height)
+    return cv2.GaussianBlur(small, (k, k), sigma)
 
 
 def fast_blur(image: np.ndarray, kernel: int = BLUR_KERNEL) -> np.ndarray:
@@ -89,8 +90,10 @@ def fast_blur(image: np.ndarray, kernel: int = BLUR_KERNEL) -> np.ndarray:
     factor = _downscale_factor(kernel)
     if factor < 2 or min(image.shape[:2]) < 2 * factor:
         return exact_blur(image, kernel)
-    blurred, size = _small_gaussian(image, kernel, factor)
-    return cv2.resize(blurred, size, interpolation=cv2.INTER_LINEAR)
+    size = _small_size(image.shape, factor)
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    blurred = _small_gaussian(small, kernel, image.shape[1] / size[0])
+    return cv2.resize(blurred, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
 
 
 def background_blur(image: np.ndarray, mask: np.ndarray, kernel: int = BLUR_KERNEL,
@@ -103,22 +106,30 @@ def background_blur(image: np.ndarray, mask: np.ndarray, kernel: int = BLUR_KERN
     first: a model's mask usually stops a few pixels short of a person's real edge.
     """
     radius = max(2, round(min(mask.shape[:2]) * 0.01))
-    grown = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
-    background = cv2.bitwise_not(grown)  # 255 = background pixel (the weight w, scaled by 255)
-    height, width = image.shape[:2]
-    masked = cv2.bitwise_and(image, image, mask=background)
-    planes = list(cv2.split(masked)) if masked.ndim == 3 else [masked]
-    # image * w and w as one array, so one resize and one blur do both (OpenCV is far faster at
-    # this than NumPy broadcasting); float32 keeps the precision the division needs
-    stack = cv2.merge(planes + [background.astype(image.dtype)]).astype(np.float32)
-    stack[..., -1] *= 1.0 / 255.0
     factor = _downscale_factor(kernel)
-    if fast and factor >= 2 and min(height, width) >= 2 * factor:
-        # normalise at the small scale, so the full-size work is one upsample
-        small, size = _small_gaussian(stack, kernel, factor)
-        fallback = cv2.resize(image, small.shape[1::-1], interpolation=cv2.INTER_AREA)
-        return cv2.resize(_normalise(small, fallback), size, interpolation=cv2.INTER_LINEAR)
-    return _normalise(exact_blur(stack, kernel), image)
+    if fast and factor >= 2 and min(image.shape[:2]) >= 2 * factor:
+        # Everything at the small scale: a small cell is background only when no foreground pixel
+        # lies under it, so no foreground colour enters the weighted sum even through the downscale.
+        size = _small_size(image.shape, factor)
+        scale = image.shape[1] / size[0]
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        grown = _grow(cv2.resize(mask, size, interpolation=cv2.INTER_AREA), math.ceil(radius / scale))
+        weight = (grown == 0).astype(np.float32)
+        blurred = _small_gaussian(_weighted_stack(small, weight), kernel, scale)
+        return cv2.resize(_normalise(blurred, small), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    weight = (_grow(mask, radius) == 0).astype(np.float32)
+    return _normalise(exact_blur(_weighted_stack(image, weight), kernel), image)
+
+
+def _grow(mask: np.ndarray, radius: int) -> np.ndarray:
+    return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
+
+
+def _weighted_stack(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """image * w and w as one float32 array, so one blur does both (float32 keeps the precision
+    the division needs)."""
+    planes = cv2.split(image.astype(np.float32)) if image.ndim == 3 else [image.astype(np.float32)]
+    return cv2.merge([cv2.multiply(plane, weight) for plane in planes] + [weight])
 
 
 def _normalise(blurred: np.ndarray, fallback: np.ndarray) -> np.ndarray:

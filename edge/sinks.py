@@ -19,6 +19,27 @@ class OutputError(Exception):
     """An output that cannot be written; the message is one line meant for the user."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp makes its files private (0600); a finished output gets what any new file would.
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def temp_beside(path: Path, suffix: str) -> Path:
+    """A new empty hidden file next to `path` (same file system, so a rename can replace `path`)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"{path.parent}: cannot write here ({exc.strerror or exc})") from None
+    os.fchmod(fd, _FILE_MODE)
+    os.close(fd)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside `path` that replaces it only if the block succeeds.
@@ -26,12 +47,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     Readers never see a half-written file, and a failure leaves any earlier file untouched.
     """
     path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"{path.parent}: cannot write here ({exc.strerror or exc})") from None
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_beside(path, f".part{path.suffix}")
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -95,19 +111,11 @@ class VideoFileSink(FrameSink):
         self.path = Path(path)
         self.size = size
         self.frames = 0
-        fd, tmp = self._temp()
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = temp_beside(self.path, ".part.mp4")
         self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.FOURCC), fps, size)
         if not self._writer.isOpened():
             self._tmp.unlink(missing_ok=True)
             raise OutputError(f"{self.path}: cannot open a video writer ({size[0]}x{size[1]} at {fps:g} fps)")
-
-    def _temp(self) -> tuple[int, str]:
-        try:
-            return tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".part.mp4", dir=self.path.parent)
-        except OSError as exc:
-            raise OutputError(f"{self.path.parent}: cannot write here ({exc.strerror or exc})") from None
 
     def write(self, frame: np.ndarray) -> None:
         if (frame.shape[1], frame.shape[0]) != self.size:

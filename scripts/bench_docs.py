@@ -142,7 +142,6 @@ def plot_latency_accuracy(points: list[dict[str, Any]], reference: dict[str, Any
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-        tmp.chmod(0o644)  # mkstemp makes it private; a docs image is for everyone
     plt.close(fig)
 
 
@@ -166,7 +165,6 @@ def plot_stages(bars: list[tuple[str, dict[str, Any]]], path: Path) -> None:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-        tmp.chmod(0o644)  # mkstemp makes it private; a docs image is for everyone
     plt.close(fig)
 
 

@@ -66,7 +66,7 @@ def test_other_input_sizes(tiny_pb, tmp_path, convert, edge_python):
 
 def test_labels_output_and_uint8_input(tiny_pb, photos, tmp_path, convert, edge_python):
     out = tmp_path / "labels.tflite"
-    proc = convert(tiny_pb, "-o", out, "--quant", "int8", "--keep-float", "none", "--output-kind", "labels",
+    proc = convert(tiny_pb, "-o", out, "--quant", "int8", "--keep-float", "none", "--output", "labels",
                    "--calib", photos, "--size", "65", "-q")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(run_tool("pibokeh", "info", "--model", out, "--json", python=edge_python).stdout)
