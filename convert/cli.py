@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from edge.cli import Parser, positive_int
+from edge.cli import Parser, positive_int, run
 from edge.model import ModelError, Segmenter, card_path
 from edge.progress import Progress
 from edge.registry import sha256_of
@@ -18,7 +18,6 @@ from edge.sources import InputError
 
 from . import MODES
 
-USER_ERRORS = (ModelError, InputError, OutputError)
 CALIBRATION_COUNT = 200
 
 
@@ -251,16 +250,7 @@ def validate_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = validate_parser() if argv[:1] == ["validate"] else convert_parser()
-    args = parser.parse_args(argv[1:] if argv[:1] == ["validate"] else argv)
-    try:
-        return args.func(args)
-    except USER_ERRORS as exc:
-        print(f"pibokeh-convert: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("pibokeh-convert: interrupted", file=sys.stderr)
-        return 130
-
+    return run("pibokeh-convert", parser.parse_args(argv[1:] if argv[:1] == ["validate"] else argv))
 
 if __name__ == "__main__":
     sys.exit(main())

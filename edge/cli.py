@@ -302,16 +302,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(prog: str, args: argparse.Namespace) -> int:
+    """Run a parsed command: a user error is one line on stderr and exit 2, Ctrl-C exit 130."""
     try:
         return args.func(args)
     except USER_ERRORS as exc:
-        print(f"pibokeh: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("pibokeh: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run("pibokeh", build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
