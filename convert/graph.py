@@ -94,6 +94,10 @@ def choose_cut(graph: tf.compat.v1.GraphDef, labels: bool = False, input_tensor:
                pick(output_tensor, OUTPUT_CANDIDATES, "class scores", "--output-tensor"), labels)
 
 
+# The name of the final upsampling to the input size, so that a recipe can refer to it.
+UPSAMPLE = "pibokeh/upsample"
+
+
 def concrete_function(graph: tf.compat.v1.GraphDef, cut: Cut, size: int):
     """The graph between the cut points as a TF2 concrete function with a fixed [1,size,size,3]
     float input: scores upsampled to size x size (align_corners, as DeepLab does), or their arg-max."""
@@ -101,7 +105,8 @@ def concrete_function(graph: tf.compat.v1.GraphDef, cut: Cut, size: int):
         y, = tf.compat.v1.import_graph_def(graph, input_map={f"{cut.input}:0": x},
                                            return_elements=[f"{cut.output}:0"], name="")
         if y.shape.rank == 4 and tuple(y.shape[1:3]) != (size, size):
-            y = tf.compat.v1.image.resize_bilinear(y, [size, size], align_corners=True)
+            y = tf.compat.v1.image.resize(y, [size, size], tf.image.ResizeMethod.BILINEAR, align_corners=True,
+                                          name=UPSAMPLE)
         if cut.labels and y.shape.rank == 4:
             y = tf.argmax(y, axis=3, output_type=tf.int32)
         return y

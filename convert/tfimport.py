@@ -10,6 +10,8 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Converting needs no GPU; without this a machine with no CUDA driver logs a failed cuInit per session.
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 
 def _import_quietly():
