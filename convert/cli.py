@@ -17,6 +17,7 @@ from edge.sinks import OutputError, atomic_path
 from edge.sources import InputError
 
 from . import MODES
+from .quiet import native_stderr_silenced
 
 CALIBRATION_COUNT = 100  # measured better than 200 at depth 0.5 (docs/CONVERTER.md)
 
@@ -250,7 +251,10 @@ def validate_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = validate_parser() if argv[:1] == ["validate"] else convert_parser()
-    return run("pibokeh-convert", parser.parse_args(argv[1:] if argv[:1] == ["validate"] else argv))
+    args = parser.parse_args(argv[1:] if argv[:1] == ["validate"] else argv)
+    with native_stderr_silenced():
+        return run("pibokeh-convert", args)
+
 
 if __name__ == "__main__":
     sys.exit(main())

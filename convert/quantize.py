@@ -6,6 +6,7 @@ Calibration images go through exactly the runtime's preprocessing (`edge.model.l
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -82,12 +83,17 @@ def convert(graph: tf.compat.v1.GraphDef, cut: Cut, size: int, mode: str,
             converter.inference_input_type = tf.uint8
     names = recipe.resolve(keep_float, convert(graph, cut, size, "float32"), strict) if mode == "int8" else []
     try:
-        if names:
-            debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=converter, debug_dataset=representative_dataset(calibration[:1], size),
-                debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=names))
-            return bytes(debugger.get_nondebug_quantized_model())
-        return bytes(converter.convert())
+        with warnings.catch_warnings():
+            # "Statistics for quantized inputs were expected": the float input needs none, the
+            # runtime feeds it as its card says
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")  # the debugger's
+            if names:
+                debugger = tf.lite.experimental.QuantizationDebugger(
+                    converter=converter, debug_dataset=representative_dataset(calibration[:1], size),
+                    debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=names))
+                return bytes(debugger.get_nondebug_quantized_model())
+            return bytes(converter.convert())
     except Exception as exc:  # the converter raises ConverterError, RuntimeError, ValueError, ...
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise GraphError(f"the TFLite converter failed ({first[:300]})") from None

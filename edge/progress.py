@@ -9,9 +9,10 @@ from typing import TextIO
 class Progress:
     """`update()` per item; draws at most 10 times a second; `close()` clears the line."""
 
-    def __init__(self, total: int, label: str = "", enabled: bool = True, stream: TextIO = sys.stderr):
-        self.total, self.label, self.stream = total, label, stream
-        self.enabled = enabled and stream.isatty()
+    def __init__(self, total: int, label: str = "", enabled: bool = True, stream: TextIO | None = None):
+        self.total, self.label = total, label
+        self.stream = stream or sys.stderr  # looked up now: a caller may have redirected it
+        self.enabled = enabled and self.stream.isatty()
         self.done = 0
         self.start = time.monotonic()
         self._drawn = 0.0

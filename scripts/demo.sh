@@ -22,10 +22,10 @@ if [ ! -f "$model" ] || [ ! -f "${model%.tflite}.json" ]; then
 fi
 out=out/demo
 echo "demo: model"
-"$edge/bin/pibokeh" info --model "$model" | head -n 7
+"$edge/bin/pibokeh" info --model "$model" | sed -n 1,7p
 echo "demo: blurring the backgrounds of the sample photos and video into $out/"
 "$edge/bin/pibokeh" blur "$shared"/voc/*.jpg "$shared"/video/*.mp4 -o "$out" --model "$model"
 "$edge/bin/pibokeh" mask "$shared"/voc/*.jpg -o "$out/masks" --model "$model" --quiet
 echo "demo: accuracy on the labelled photos"
-"$edge/bin/pibokeh" eval --data "$shared/voc" --model "$model" | head -n 5
+"$edge/bin/pibokeh" eval --data "$shared/voc" --model "$model" | sed -n 1,5p
 echo "demo: done; look at $out/ (blurred photos and video), $out/masks/, and ${model%.tflite}.png"

@@ -21,7 +21,10 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2 2>/dev/null || true
 echo "setup: installing pibokeh[$extras] into $venv" >&2
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extras]" 2>&1 \
-  | grep -v -e "^WARNING: Location" -e "is ignored: it is neither" >&2 || true
+if ! "$venv/bin/python" -m pip install --disable-pip-version-check -e ".[$extras]" >"$venv/pip.log" 2>&1; then
+  tail -n 20 "$venv/pip.log" >&2
+  echo "setup: pip install failed (whole log: $venv/pip.log)" >&2
+  exit 1
+fi
 "$venv/bin/python" -c "import edge.cli" || { echo "setup: $venv is broken" >&2; exit 1; }
 echo "$PWD/$venv"

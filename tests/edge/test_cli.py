@@ -322,3 +322,12 @@ def test_progress_bar_on_a_terminal_only(tmp_path):
     piped = subprocess.run([str(script), "mask", *map(str, images), "-o", str(tmp_path / "p"),
                             "--model", str(CORAL_DM05)], capture_output=True, text=True)
     assert "3/3" not in piped.stderr and "3 files done" in piped.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    # `pibokeh info | head -n 2`: the reader is gone before the command writes
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "info", "--model", str(need(CORAL))],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141 and stderr == ""
