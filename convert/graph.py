@@ -98,9 +98,63 @@ def choose_cut(graph: tf.compat.v1.GraphDef, labels: bool = False, input_tensor:
 UPSAMPLE = "pibokeh/upsample"
 
 
+def without_recorded_shapes(graph: tf.compat.v1.GraphDef) -> tf.compat.v1.GraphDef:
+    """A copy without the `_output_shapes` some exports record: they hold the export's size."""
+    clean = tf.compat.v1.GraphDef()
+    clean.CopyFrom(graph)
+    for node in clean.node:
+        if "_output_shapes" in node.attr:
+            del node.attr["_output_shapes"]
+    return clean
+
+
+def fit_image_pooling(graph: tf.compat.v1.GraphDef, cut: Cut, size: int) -> tf.compat.v1.GraphDef:
+    """The graph with DeepLab's image-level pooling refitted to the feature map at `size`.
+
+    The export hard-codes it for its crop size: an AvgPool whose window is the whole 65x65 feature
+    map at 513, and an upsampling back to a constant 65x65. At another size both must follow the
+    feature map (33x33 at 257), or the graph does not even build. At the export's own size nothing
+    changes."""
+    graph = without_recorded_shapes(graph)
+    pools = [n for n in graph.node if n.op == "AvgPool" and n.attr["padding"].s == b"VALID"]
+    if not pools:
+        return graph
+    features = {}
+    with tf.Graph().as_default():
+        image = tf.compat.v1.placeholder(tf.float32, [1, size, size, 3])
+        inputs = [n.input[0] for n in pools]
+        sub = tf.compat.v1.graph_util.extract_sub_graph(graph, [i.split(":")[0] for i in inputs])
+        try:
+            found = tf.compat.v1.import_graph_def(sub, input_map={f"{cut.input}:0": image}, name="",
+                                                  return_elements=[i if ":" in i else f"{i}:0" for i in inputs])
+        except (ValueError, tf.errors.OpError):
+            return graph  # not the layout this is for; the conversion will say what is wrong
+        for pool, tensor in zip(pools, found):
+            features[pool.name] = [int(d) for d in tensor.shape[1:3]]
+    fitted = graph
+    old_windows = set()
+    for node in fitted.node:
+        if node.name in features:
+            window = list(node.attr["ksize"].list.i)
+            height, width = features[node.name]
+            if window[1] >= height and window[2] >= width:  # a global pooling, made for another size
+                old_windows.add((window[1], window[2]))
+                node.attr["ksize"].list.i[:] = [1, height, width, 1]
+    sizes = {n.input[1] for n in fitted.node if n.op == "ResizeBilinear" and len(n.input) > 1}
+    target = next(iter(features.values()))
+    for node in fitted.node:
+        if node.name in sizes and node.op == "Const":
+            value = tf.make_ndarray(node.attr["value"].tensor)
+            if value.shape == (2,) and tuple(int(v) for v in value) in old_windows:
+                node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array(target, dtype=value.dtype)))
+    return fitted
+
+
 def concrete_function(graph: tf.compat.v1.GraphDef, cut: Cut, size: int):
     """The graph between the cut points as a TF2 concrete function with a fixed [1,size,size,3]
     float input: scores upsampled to size x size (align_corners, as DeepLab does), or their arg-max."""
+    graph = fit_image_pooling(graph, cut, size)
+
     def body(x):
         y, = tf.compat.v1.import_graph_def(graph, input_map={f"{cut.input}:0": x},
                                            return_elements=[f"{cut.output}:0"], name="")

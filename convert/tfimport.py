@@ -3,3 +3,5 @@ from .quiet import native_stderr_silenced
 
 with native_stderr_silenced():
     import tensorflow as tf  # noqa: F401
+
+tf.get_logger().setLevel("ERROR")  # deprecation notices about TF1 graph APIs, which we use on purpose

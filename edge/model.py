@@ -283,7 +283,9 @@ class Segmenter:
         """Raw class map (uint8) for an RGB image already of the model's input size."""
         self.interpreter.set_tensor(self._input["index"], to_input(rgb, self.spec))
         self.interpreter.invoke()
-        return to_labels(self.interpreter.get_tensor(self._output["index"]))
+        # a view into the interpreter's memory, not a copy: a float scores output is 22 MB at 513
+        # (to_labels makes a new, small array, so nothing keeps the view past the next invoke)
+        return to_labels(self.interpreter.tensor(self._output["index"])())
 
     def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Class map (uint8) of a BGR frame at model resolution, letterbox padding removed."""

@@ -186,8 +186,7 @@ def notes(data: dict[str, Any]) -> str:
             f"halo-free background {d['background']['median_ms']:.0f} ms. With this model even a free "
             f"post-processing would give at most {ref_ms / infer:.1f}x: on this x86 machine the int8 model is only "
             f"{big['speedup']['inference']:.1f}x faster than TensorFlow running the float graph. What would "
-            "close the gap: a smaller or lower-resolution model (see the model table), and a cheaper halo-free "
-            "blur (its full-resolution float32 weighting and dilation cost more than `fast_blur` itself).")
+            "close the gap: a smaller or lower-resolution model (see the model table).")
     for c in (x for x in r["comparisons"] if big and x["size"] == big["size"] and x["mask_agreement"] < 0.97
               and x["model"] in r["models"][:2]):
         name = describe_model(c["model"])[0]
@@ -201,8 +200,8 @@ def notes(data: dict[str, Any]) -> str:
     if big and big["blur"]["background_blur_speedup"] < 20 <= big["blur"]["fast_speedup"]:
         lines.append(
             f"- **Blur.** `fast_blur` alone meets the target ({big['blur']['fast_speedup']:.0f}x); the default "
-            f"halo-free `background_blur` is {big['blur']['background_blur_speedup']:.1f}x, because it weights the "
-            "frame by the dilated mask in float32 at full resolution before downscaling.")
+            f"halo-free `background_blur` is {big['blur']['background_blur_speedup']:.1f}x: it also downscales and "
+            "grows the mask, and weights the blur by it.")
     post = data.get("post")
     if post and post["postprocess_ratio"] > 0.30:
         lines.append(f"- **Post-processing** is {100 * post['postprocess_ratio']:.0f} % of inference at {post['size']}; "

@@ -44,6 +44,12 @@ def no_leftover_processes():
             camera.proc.wait()
 
 
+def interruptible() -> None:
+    # A test run started in the background (`cmd &` in a script) inherits SIGINT ignored, and Python
+    # keeps it ignored; the command under test must see Ctrl-C as a terminal would send it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Camera:
     """`pibokeh camera ...` running in the background; stderr collected line by line."""
 
@@ -55,7 +61,7 @@ class Camera:
         full_env.update(env or {})
         self.proc = subprocess.Popen(pibokeh_cmd() + ["camera", *map(str, args)], stderr=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stdin=stdin, text=True, env=full_env,
-                                     cwd=cwd)
+                                     cwd=cwd, preexec_fn=interruptible)
         STARTED.append(self)
         self.lines: list[str] = []
         self.url: str | None = None

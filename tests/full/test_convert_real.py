@@ -70,3 +70,14 @@ def test_edge_environment_evaluates_and_masks_like_the_plain_reference(converted
     proc = subprocess.run([edge_python, "-c", check, str(out), str(masks), *map(str, images)],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.stdout.strip() == "identical", proc.stderr
+
+
+def test_other_sizes_refit_the_image_pooling_made_for_513(tmp_path, edge_python):
+    # the export's AvgPool window and its upsampling are fixed to the 65x65 feature map of 513
+    out = tmp_path / "dm05_257.tflite"
+    proc = run_tool("pibokeh-convert", need(GRAPHS / "deeplabv3_mnv2_dm05_pascal.pb"), "-o", out,
+                    "--quant", "float32", "--size", "257", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_tool("pibokeh", "eval", "--data", need(VOC), "--model", out, "--json", python=edge_python)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["miou"] >= 0.45  # 0.48 measured; a broken pooling branch scores far less
