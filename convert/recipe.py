@@ -70,7 +70,8 @@ def resolve(prefixes: Sequence[str], float_model: bytes, strict: bool = True) ->
         return []
     interpreter = Interpreter(model_content=float_model)
     names = []
-    for op in interpreter._get_ops_details():  # the public API lists tensors, not ops
+    ops = interpreter._get_ops_details()  # the public API lists tensors, not ops
+    for op in ops:
         for index in op["outputs"]:
             name = interpreter._get_tensor_details(index, 0)["name"]
             if any(name.startswith(prefix) for prefix in prefixes):
@@ -78,6 +79,10 @@ def resolve(prefixes: Sequence[str], float_model: bytes, strict: bool = True) ->
     missing = [p for p in prefixes if not any(n.startswith(p) for n in names)]
     if missing and strict:
         raise InputError(f"--keep-float: no op named like {', '.join(map(repr, missing))} in this graph")
+    if len(names) >= sum(len(op["outputs"]) for op in ops):
+        if strict:
+            raise InputError("--keep-float: those ops are the whole graph; nothing would be int8")
+        return []  # a graph too small for the recipe (auto): plain int8
     return names
 
 
