@@ -71,7 +71,7 @@ def check_output(out: Path, source: Path) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from . import card, graph as graphs, quantize, recipe, validate
+    from . import card, graph as graphs, quantize, recipe
 
     source, provenance, entry = resolve_source(args.source, args.mirror, args.quiet)
     check_output(args.out, source)
@@ -95,9 +95,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
         calibration_info = {"folder": str(args.calib), "images": len(calibration),
                             "preprocessing": "edge.model.letterbox, (x - 127.5) / 127.5 (identical to inference)"}
     keep_float, strict = recipe.keep_float(args.keep_float, args.quant)
+    # the float32 conversion, made once: the recipe looks its ops up in it, validation compares with it
+    reference = None
+    if args.quant != "float32" and (args.eval or keep_float):
+        reference = quantize.convert(graph, cut, args.size, "float32")
     bar = Progress(len(calibration), "calibrate", enabled=not args.quiet and bool(calibration))
     data = quantize.convert(graph, cut, args.size, args.quant, calibration, uint8_io=args.io == "uint8",
-                            keep_float=keep_float, strict=strict, tick=bar.update)
+                            keep_float=keep_float, strict=strict, tick=bar.update, float_model=reference)
     bar.close()
     with atomic_path(args.out) as tmp:
         tmp.write_bytes(data)
@@ -109,7 +113,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     validation = None
     if args.eval:
-        validation = validate_against_float(model, graph, cut, args, source)
+        validation = validate_against_float(model, reference or data, args)
     recipe_info = recipe.describe(keep_float, args.quant)
     written = card.write(model, card.build(model, provenance, cut, args.size, args.quant, calibration_info,
                                            validation, recipe_info))
@@ -119,17 +123,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def validate_against_float(model: Path, graph, cut, args: argparse.Namespace, source: Path) -> dict[str, Any]:
-    """Convert the float32 reference in memory and compare the new model with it."""
-    from . import quantize
+def validate_against_float(model: Path, reference: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    """Compare the new model with the float32 conversion of the same graph (`reference`)."""
     with tempfile.TemporaryDirectory() as tmp:
-        reference = Path(tmp) / "float32.tflite"
-        if args.quant == "float32":
-            reference.write_bytes(model.read_bytes())
-        else:
-            reference.write_bytes(quantize.convert(graph, cut, args.size, "float32"))
-        return run_validation(model, reference, args.eval, args.threads, args.quiet,
-                              picture=model.with_suffix(".png"))
+        path = Path(tmp) / "float32.tflite"
+        path.write_bytes(reference)
+        return run_validation(model, path, args.eval, args.threads, args.quiet, picture=model.with_suffix(".png"))
 
 
 def run_validation(model: Path, reference: Path, data: Path, threads: int | None, quiet: bool,

@@ -131,23 +131,21 @@ def fit_image_pooling(graph: tf.compat.v1.GraphDef, cut: Cut, size: int) -> tf.c
             return graph  # not the layout this is for; the conversion will say what is wrong
         for pool, tensor in zip(pools, found):
             features[pool.name] = [int(d) for d in tensor.shape[1:3]]
-    fitted = graph
-    old_windows = set()
-    for node in fitted.node:
+    refit = {}  # window made for the export's size (h, w) -> the feature map at `size` (h, w)
+    for node in graph.node:
         if node.name in features:
-            window = list(node.attr["ksize"].list.i)
+            window = tuple(node.attr["ksize"].list.i[1:3])
             height, width = features[node.name]
-            if window[1] >= height and window[2] >= width:  # a global pooling, made for another size
-                old_windows.add((window[1], window[2]))
+            if window[0] >= height and window[1] >= width:  # a global pooling, made for another size
+                refit[window] = (height, width)
                 node.attr["ksize"].list.i[:] = [1, height, width, 1]
-    sizes = {n.input[1] for n in fitted.node if n.op == "ResizeBilinear" and len(n.input) > 1}
-    target = next(iter(features.values()))
-    for node in fitted.node:
+    sizes = {n.input[1] for n in graph.node if n.op == "ResizeBilinear" and len(n.input) > 1}
+    for node in graph.node:  # the upsampling of the pooled features back to the feature map
         if node.name in sizes and node.op == "Const":
             value = tf.make_ndarray(node.attr["value"].tensor)
-            if value.shape == (2,) and tuple(int(v) for v in value) in old_windows:
-                node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array(target, dtype=value.dtype)))
-    return fitted
+            if value.shape == (2,) and (old := tuple(int(v) for v in value)) in refit:
+                node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array(refit[old], dtype=value.dtype)))
+    return graph
 
 
 def concrete_function(graph: tf.compat.v1.GraphDef, cut: Cut, size: int):

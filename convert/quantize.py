@@ -59,13 +59,15 @@ def representative_dataset(paths: Sequence[Path], size: int,
 
 def convert(graph: tf.compat.v1.GraphDef, cut: Cut, size: int, mode: str,
             calibration: Sequence[Path] = (), uint8_io: bool = True, keep_float: Sequence[str] = (),
-            strict: bool = True, tick: Callable[[], None] = lambda: None) -> bytes:
+            strict: bool = True, tick: Callable[[], None] = lambda: None,
+            float_model: bytes | None = None) -> bytes:
     """The TFLite flatbuffer for one quantization mode.
 
     int8 quantizes weights and activations with ranges from `calibration`; `uint8_io` makes its
     input uint8 raw RGB instead of float; `keep_float` lists layer-name prefixes of ops left in
     float (selective quantization of sensitive layers; the quantization debugger that does this
-    keeps the input float); with `strict`, every prefix must match an op.
+    keeps the input float); with `strict`, every prefix must match an op. The ops are looked up in
+    `float_model`, the float32 conversion of the same graph and size (made here if not given).
     """
     if mode not in MODES:
         raise GraphError(f"unknown quantization {mode!r}; choose from {', '.join(MODES)}")
@@ -81,7 +83,9 @@ def convert(graph: tf.compat.v1.GraphDef, cut: Cut, size: int, mode: str,
         converter.representative_dataset = representative_dataset(calibration, size, tick)
         if uint8_io:
             converter.inference_input_type = tf.uint8
-    names = recipe.resolve(keep_float, convert(graph, cut, size, "float32"), strict) if mode == "int8" else []
+    names = []
+    if mode == "int8" and keep_float:
+        names = recipe.resolve(keep_float, float_model or convert(graph, cut, size, "float32"), strict)
     try:
         with warnings.catch_warnings():
             # "Statistics for quantized inputs were expected": the float input needs none, the

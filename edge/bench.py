@@ -162,7 +162,7 @@ def time_stages(seg: Segmenter, frame: np.ndarray, settings: Settings) -> tuple[
     if settings.exact:
         background = core.exact_blur(frame, settings.kernel)
     else:
-        background = core.background_blur(frame, mask, settings.kernel, fast=True)
+        background = core.background_blur(frame, mask, settings.kernel)
     t5 = clock()
     alpha = core.feather(mask, settings.feather) if settings.feather > 1 else mask
     out = core.blend(frame, background, alpha)
