@@ -141,6 +141,31 @@ def letterbox(frame_bgr: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray,
     return padded, (new_h, new_w)
 
 
+ASPECT_TOLERANCE = 0.03  # a model within 3 % of the frame's aspect is fed the whole frame, unpadded
+
+
+def aspect_matches(frame_size: tuple[int, int], input_size: tuple[int, int],
+                   tolerance: float = ASPECT_TOLERANCE) -> bool:
+    """True when a frame of (h, w) `frame_size` fits a model input of (h, w) `input_size` with no
+    padding worth the name: the aspects differ by at most `tolerance` (relative)."""
+    frame_aspect = frame_size[1] / frame_size[0]
+    input_aspect = input_size[1] / input_size[0]
+    return abs(frame_aspect / input_aspect - 1.0) <= tolerance
+
+
+def fit_input(frame_bgr: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """The RGB uint8 model input of `size` (h, w) for a frame, and the valid (h, w) part of it.
+
+    A model made for the frame's aspect (e.g. 513x289 for 16:9) gets the frame resized to fill it,
+    with no padding; any other model gets it letterboxed like the reference."""
+    if not aspect_matches(frame_bgr.shape[:2], size):
+        return letterbox(frame_bgr, size)
+    height, width = frame_bgr.shape[:2]
+    shrink = size[0] < height or size[1] < width
+    resized = cv2.resize(frame_bgr, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB), size
+
+
 def to_input(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
     """The batch-of-one input tensor for an RGB uint8 image: integer inputs through the
     quantization table, float inputs (x - mean) / std."""
@@ -289,7 +314,7 @@ class Segmenter:
 
     def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Class map (uint8) of a BGR frame at model resolution, letterbox padding removed."""
-        rgb, valid = letterbox(frame_bgr, self.input_size)
+        rgb, valid = fit_input(frame_bgr, self.input_size)
         return crop_valid(self.infer(rgb), valid, self.input_size)
 
     def classes(self, frame_bgr: np.ndarray) -> np.ndarray:
