@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from .tfimport import tf
-
-from edge.labels import LABELS
-from edge.model import CARD_FORMAT, Segmenter, card_path
-from edge.sinks import atomic_path
+from pibokeh.card import CARD_FORMAT, MEAN, STD, card_path
+from pibokeh.files import atomic_path
+from pibokeh.labels import LABELS
+from pibokeh.model import Segmenter
 
 from .graph import Cut
-from .quantize import MEAN, STD
+from .tfimport import tf
 
 
 def build(model: Path, source: dict[str, Any], cut: Cut, size: int, mode: str,

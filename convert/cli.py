@@ -3,21 +3,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from edge.cli import Parser, positive_int, run
-from edge.model import ModelError, Segmenter, card_path
-from edge.progress import Progress
-from edge.registry import sha256_of
-from edge.sinks import OutputError, atomic_path
-from edge.sources import InputError
+from pibokeh.card import card_path
+from pibokeh.errors import InputError, ModelError, OutputError, run_command
+from pibokeh.files import atomic_path, ensure_folder
+from pibokeh.locations import model_output
+from pibokeh.model import Segmenter
+from pibokeh.options import Parser, add_quiet, positive_int, thread_count
+from pibokeh.progress import Progress
+from pibokeh.quiet import native_stderr_silenced
+from pibokeh.registry import sha256_of
 
 from . import MODES
-from .quiet import native_stderr_silenced
 
 CALIBRATION_COUNT = 100  # measured better than 200 at depth 0.5 (docs/CONVERTER.md)
 
@@ -62,16 +63,21 @@ def check_output(out: Path, source: Path) -> None:
         raise OutputError(f"{out}: the output must end in .tflite (the card is written beside it as .json)")
     if out.exists() and out.resolve() == source.resolve():
         raise OutputError(f"{out}: would overwrite the source")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out.parent}: cannot create the output folder ({exc.strerror or exc})") from None
-    if not os.access(out.parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{out.parent}: output folder is not writable")
+    ensure_folder(out.parent)
+
+
+def needs_tensorflow() -> None:
+    """A one-line error where TensorFlow is missing (an edge-only install), before any work."""
+    import importlib.util
+    if importlib.util.find_spec("tensorflow") is None:
+        raise ModelError("the converter needs TensorFlow, which is not installed here: "
+                         "pip install 'pibokeh[convert]' (on a workstation, not on the Pi)")
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from . import card, graph as graphs, quantize, recipe
+    needs_tensorflow()
+    from . import card, quantize, recipe
+    from . import graph as graphs
 
     source, provenance, entry = resolve_source(args.source, args.mirror, args.quiet)
     check_output(args.out, source)
@@ -93,7 +99,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if len(calibration) < 50:
             say(f"warning: only {len(calibration)} calibration images; 50 or more give steadier ranges")
         calibration_info = {"folder": str(args.calib), "images": len(calibration),
-                            "preprocessing": "edge.model.letterbox, (x - 127.5) / 127.5 (identical to inference)"}
+                            "preprocessing": "pibokeh.model.fit_input, (x - 127.5) / 127.5 (identical to inference)"}
     keep_float, strict = recipe.keep_float(args.keep_float, args.quant)
     # the float32 conversion, made once: the recipe looks its ops up in it, validation compares with it
     reference = None
@@ -133,8 +139,9 @@ def validate_against_float(model: Path, reference: bytes, args: argparse.Namespa
 
 def run_validation(model: Path, reference: Path, data: Path, threads: int | None, quiet: bool,
                    picture: Path | None) -> dict[str, Any]:
+    from pibokeh.evaluate import find_pairs
+
     from . import validate
-    from edge.evaluate import find_pairs
     bar = Progress(len(find_pairs(data)), "evaluate", enabled=not quiet)
     result = validate.compare(model, reference, data, threads, tick=lambda name: bar.update(note=name))
     bar.close()
@@ -202,8 +209,10 @@ def convert_parser() -> argparse.ArgumentParser:
         epilog="example: pibokeh-convert deeplabv3_mnv2_dm10_pascal_weightquant.pb -o models/mnv2_int8.tflite "
                "--quant int8 --calib photos/ --eval voc/")
     p.add_argument("source", metavar="SOURCE")
-    p.add_argument("-o", "--out", dest="out", type=Path, required=True, metavar="OUT.tflite",
-                   help="the model to write; its card goes next to it as OUT.json")
+    p.add_argument("-o", "--out", dest="out", type=model_output, required=True, metavar="OUT.tflite",
+                   help="the model to write; its card goes next to it as OUT.json. A bare file name "
+                        "(mnv2.tflite) goes into the user data folder, where `pibokeh` finds it by default "
+                        "($PIBOKEH_HOME/models, else ~/.local/share/pibokeh/models)")
     p.add_argument("--quant", choices=MODES, default="int8",
                    help="float32, fp16 (half-size weights), dynamic (int8 weights, float activations) or int8 "
                         "(weights and activations; needs --calib). Default: int8")
@@ -226,8 +235,8 @@ def convert_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-tensor", metavar="NAME",
                    help="override the detected scores tensor (default logits/semantic/BiasAdd)")
     p.add_argument("--mirror", metavar="URL", help="download zoo tarballs from URL/<file> instead")
-    p.add_argument("--threads", type=positive_int, metavar="N", help="interpreter threads for validation")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=thread_count, metavar="N", help="interpreter threads for validation")
+    add_quiet(p, "no progress bars")
     p.set_defaults(func=cmd_convert)
     return p
 
@@ -239,10 +248,10 @@ def validate_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, metavar="MODEL.tflite")
     p.add_argument("--reference", type=Path, required=True, metavar="FLOAT.tflite")
     p.add_argument("--eval", type=Path, required=True, metavar="DIR")
-    p.add_argument("--threads", type=positive_int, metavar="N")
+    p.add_argument("--threads", type=thread_count, metavar="N")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--update-card", action="store_true", help="store the results in MODEL.json")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    add_quiet(p, "no progress bars")
     p.set_defaults(func=cmd_validate)
     return p
 
@@ -252,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = validate_parser() if argv[:1] == ["validate"] else convert_parser()
     args = parser.parse_args(argv[1:] if argv[:1] == ["validate"] else argv)
     with native_stderr_silenced():
-        return run("pibokeh-convert", args)
+        return run_command("pibokeh-convert", args)
 
 
 if __name__ == "__main__":

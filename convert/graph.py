@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from .tfimport import tf
+from pibokeh.errors import ModelError
 
-from edge.model import ModelError
+from .tfimport import tf
 
 # Upstream DeepLab export names: the float input after the TF1 preprocessing ops, and the logits.
 # The export upsamples the logits with two ResizeBilinear ops whose sizes are fixed for 513

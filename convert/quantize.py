@@ -1,6 +1,6 @@
 """TFLite export: float32, fp16, dynamic-range and full-int8 with real calibration images.
 
-Calibration images go through exactly the runtime's preprocessing (`edge.model.letterbox`, then
+Calibration images go through exactly the runtime's preprocessing (`pibokeh.model.letterbox`, then
 (x - 127.5) / 127.5), so the ranges the int8 model learns are the ranges it will see on the Pi.
 """
 from __future__ import annotations
@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
-from .tfimport import tf
-
-from edge.model import letterbox
-from edge.sources import InputError, is_image, read_image, to_bgr8
+from pibokeh.card import MEAN, STD
+from pibokeh.errors import InputError
+from pibokeh.images import read_image, to_bgr8
+from pibokeh.inputs import is_image
+from pibokeh.model import letterbox
 
 from . import MODES, recipe
 from .graph import Cut, GraphError, concrete_function
-
-MEAN = STD = 127.5
+from .tfimport import tf
 
 
 def calibration_images(folder: str | os.PathLike, count: int) -> list[Path]:

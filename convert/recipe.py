@@ -14,8 +14,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ai_edge_litert.interpreter import Interpreter
-
-from edge.sources import InputError
+from pibokeh.errors import InputError
 
 from .graph import UPSAMPLE
 

@@ -3,7 +3,6 @@ and a picture - all measured with the edge runtime, so what is validated is what
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -12,13 +11,12 @@ from typing import Any, Callable
 
 import cv2
 import numpy as np
-
-from edge.evaluate import find_pairs
-from edge.labels import PERSON
-from edge.metrics import confusion, summarize
-from edge.model import ModelError, Segmenter
-from edge.sinks import write_image
-from edge.sources import InputError, read_image, to_bgr8
+from pibokeh.errors import InputError, ModelError
+from pibokeh.evaluate import find_pairs
+from pibokeh.images import read_image, to_bgr8, write_image
+from pibokeh.labels import PERSON
+from pibokeh.metrics import confusion, summarize
+from pibokeh.model import Segmenter
 
 PICTURE_ROWS = 4
 
@@ -87,20 +85,15 @@ def latency_ms(model: Path, backend: str = "ai_edge_litert", threads: int | None
 def eval_with_backend(model: Path, data: Path, backend: str, threads: int | None = None) -> dict[str, Any]:
     """`pibokeh eval --json` in a subprocess: TensorFlow's converter and tflite_runtime in one
     process can abort (vector::reserve), and a separate process is what the Pi runs anyway."""
-    cmd = [sys.executable, "-m", "edge.cli", "eval", "--data", str(data), "--model", str(model),
+    cmd = [sys.executable, "-m", "pibokeh", "eval", "--data", str(data), "--model", str(model),
            "--backend", backend, "--json", "--quiet"]
     if threads:
         cmd += ["--threads", str(threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": _src_root()})
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines() or ["no output"]
         raise ModelError(f"evaluation with {backend} failed: {lines[-1]}")
     return json.loads(proc.stdout)
-
-
-def _src_root() -> str:
-    root = str(Path(__file__).resolve().parent.parent)
-    return os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
 
 
 def picture(rows: list, path: Path, width: int = 256) -> None:

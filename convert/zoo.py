@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from edge.model import ModelError
-from edge.registry import cache_dir, download, sha256_of
-from edge.sources import InputError
+from pibokeh.errors import InputError, ModelError
+from pibokeh.locations import cache_dir
+from pibokeh.registry import download, package_data, sha256_of
 
-ZOO_FILE = Path(__file__).resolve().parent.parent / "models" / "zoo.json"
 GRAPH_NAME = "frozen_inference_graph.pb"
 
 
@@ -29,9 +28,16 @@ class ZooEntry:
 
 
 def zoo(path: Path | None = None) -> list[ZooEntry]:
-    """Entries of models/zoo.json (or $PIBOKEH_ZOO, e.g. an organisation's own mirror list)."""
-    path = path or Path(os.environ.get("PIBOKEH_ZOO") or ZOO_FILE)
-    data = json.loads(path.read_text())
+    """Entries of the shipped zoo list (package data `pibokeh/models/zoo.json`), or of `path` /
+    $PIBOKEH_ZOO (e.g. an organisation's own mirror list)."""
+    path = path or (Path(os.environ["PIBOKEH_ZOO"]) if os.environ.get("PIBOKEH_ZOO") else None)
+    if path is None:
+        data = package_data("zoo.json")
+    else:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: not a readable zoo list ({exc})") from None
     fields = set(ZooEntry.__dataclass_fields__)
     return [ZooEntry(**{k: v for k, v in item.items() if k in fields}) for item in data["models"]]
 

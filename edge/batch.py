@@ -2,7 +2,6 @@
 loop that goes on past bad files, and a summary at the end."""
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +10,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import core
+from .errors import InputError, OutputError
+from .files import reason
+from .images import read_image, to_bgr8, write_image
+from .inputs import expand_inputs, is_video
 from .model import Segmenter
 from .progress import Progress
-from .sinks import OutputError, VideoFileSink, write_image
-from .sources import InputError, VideoFileSource, expand_inputs, is_video, read_image, to_bgr8
+from .video import VideoFileSink, VideoFileSource
 
 FrameFn = Callable[[np.ndarray], np.ndarray]
 
@@ -96,7 +98,7 @@ def run(inputs: Sequence[str], outdir: Path, frame_fn: FrameFn, *, transparent: 
         except (InputError, OutputError) as exc:
             report.failed.append((path, _strip_path(str(exc), path)))
         except OSError as exc:
-            report.failed.append((path, f"cannot write {target} ({exc.strerror or exc})"))
+            report.failed.append((path, f"cannot write {target} ({reason(exc)})"))
         bar.update(note=path.name)
     bar.close()
     report.seconds = time.monotonic() - start

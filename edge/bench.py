@@ -2,26 +2,23 @@
 
 Each stage is the runtime's own function, so the figures are those of `pibokeh blur`:
 
-    decode      sources.read_image (+ to_bgr8) or VideoFileSource.read
-    preprocess  model.letterbox (resize to the model size, BGR -> RGB, pad)
+    decode      images.read_image (+ to_bgr8) or VideoFileSource.read
+    preprocess  model.fit_input (resize to the model's input, BGR -> RGB, letterbox if needed)
     inference   Segmenter.infer (input tensor, invoke, class map)
     mask        model.crop_valid + core.frame_mask (class mask, resize, Gaussian 15, Otsu)
-    background  core.background_blur (default) or core.exact_blur (--exact)
-    blend       core.blend (after core.feather with --feather)
-    encode      sinks.encode_image as JPEG (what a file or the MJPEG preview gets)
+    background  core.background_of (the style's background: halo-free blur by default)
+    blend       core.alpha_of + core.blend (the steps of core.compose)
+    encode      images.encode_image as JPEG (what a file or the MJPEG preview gets)
 
 Several models and thread counts run one after the other in one process, on the same frames, so
 their figures compare as ratios even on a busy machine.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import resource
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +27,12 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from . import cli, core
-from .model import ModelError, Segmenter, crop_valid, letterbox
-from .sinks import VideoFileSink, encode_image, write_image
-from .sources import InputError, VideoFileSource, expand_inputs, is_video, read_image, to_bgr8
+from . import core
+from .errors import InputError, ModelError
+from .images import encode_image, read_image, to_bgr8, write_image
+from .inputs import expand_inputs, is_video
+from .model import Segmenter, crop_valid, fit_input
+from .video import VideoFileSink, VideoFileSource
 
 STAGES = ("decode", "preprocess", "inference", "mask", "background", "blend", "encode")
 POSTPROCESS = ("mask", "background", "blend")  # what the frame needs after the model, before encoding
@@ -142,42 +141,48 @@ def _prepared_video(path: Path, size: tuple[int, int] | None, count: int, workdi
 # ---- timing -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Settings:
+class Work:
+    """What each timed frame gets: the classes kept and the style they are composed with."""
     class_ids: tuple[int, ...] = (15,)
-    kernel: int = core.BLUR_KERNEL
-    exact: bool = False
-    feather: int = 0
+    style: core.Style = core.Style()
 
 
-def time_stages(seg: Segmenter, frame: np.ndarray, settings: Settings) -> tuple[list[float], np.ndarray]:
-    """A decoded frame through the rest of the pipeline: (ms per stage after decode, the mask)."""
+def describe_style(style: core.Style) -> str:
+    """'fast halo-free blur 251', 'color', 'transparent, feather 9', ... for the report."""
+    bg = style.background
+    name = type(bg).__name__.lower()
+    if isinstance(bg, core.Blur):
+        name = f"{'exact' if style.exact else 'fast halo-free'} blur {bg.kernel}"
+    return name + (f", feather {style.feather}" if style.feather else "")
+
+
+def time_stages(seg: Segmenter, frame: np.ndarray, work: Work) -> tuple[list[float], np.ndarray, np.ndarray]:
+    """A decoded frame through the rest of the pipeline: (ms per stage after decode, mask, output).
+
+    The same calls as `Segmenter.predict`, `core.frame_mask` and `core.compose`, one by one."""
     clock = time.perf_counter
     t1 = clock()
-    rgb, valid = letterbox(frame, seg.input_size)
+    rgb, valid = fit_input(frame, seg.input_size)
     t2 = clock()
     labels = seg.infer(rgb)
     t3 = clock()
-    mask = core.frame_mask(crop_valid(labels, valid, seg.input_size), settings.class_ids, frame.shape[:2])
+    mask = core.frame_mask(crop_valid(labels, valid, seg.input_size), work.class_ids, frame.shape[:2])
     t4 = clock()
-    if settings.exact:
-        background = core.exact_blur(frame, settings.kernel)
-    else:
-        background = core.background_blur(frame, mask, settings.kernel)
+    background = core.background_of(frame, mask, work.style)
     t5 = clock()
-    alpha = core.feather(mask, settings.feather) if settings.feather > 1 else mask
-    out = core.blend(frame, background, alpha)
+    out = core.blend(frame, background, core.alpha_of(mask, work.style))
     t6 = clock()
-    encode_image(out, ".jpg")
+    encode_image(out, ".png" if background is None else ".jpg")
     t7 = clock()
-    return [(b - a) * 1000.0 for a, b in zip((t1, t2, t3, t4, t5, t6), (t2, t3, t4, t5, t6, t7))], mask
+    return [(b - a) * 1000.0 for a, b in zip((t1, t2, t3, t4, t5, t6), (t2, t3, t4, t5, t6, t7))], mask, out
 
 
-def time_frame(seg: Segmenter, frames: Frames, settings: Settings) -> tuple[list[float], float]:
+def time_frame(seg: Segmenter, frames: Frames, work: Work) -> tuple[list[float], float]:
     """The next frame through the whole pipeline: (ms per stage in STAGES order, foreground fraction)."""
     t0 = time.perf_counter()
     frame = frames.decode()
     decode_ms = (time.perf_counter() - t0) * 1000.0
-    times, mask = time_stages(seg, frame, settings)
+    times, mask, _ = time_stages(seg, frame, work)
     return [decode_ms] + times, float(np.count_nonzero(mask)) / mask.size
 
 
@@ -191,15 +196,15 @@ def summary(values: Sequence[float]) -> dict[str, float]:
     return {"median_ms": round(float(np.median(values)), 3), "p90_ms": round(float(np.percentile(values, 90)), 3)}
 
 
-def run_model(model: Path, frames: Frames, settings: Settings, count: int, warmup: int,
+def run_model(model: Path, frames: Frames, work: Work, count: int, warmup: int,
               threads: int | None = None, backend: str | None = None) -> dict[str, Any]:
     """Time `count` frames (after `warmup` untimed ones) of one model with one thread count."""
     seg = Segmenter(model, backend=backend, threads=threads)
     for _ in range(warmup):
-        time_frame(seg, frames, settings)
+        time_frame(seg, frames, work)
     rows, foreground = [], []
     for _ in range(count):
-        times, fg = time_frame(seg, frames, settings)
+        times, fg = time_frame(seg, frames, work)
         rows.append(times)
         foreground.append(fg)
     table = np.array(rows)
@@ -228,7 +233,7 @@ def host() -> dict[str, Any]:
             "numpy": np.__version__, "opencv": cv2.__version__}
 
 
-def bench(models: Sequence[Path], frames: Frames, settings: Settings, count: int, warmup: int = 1,
+def bench(models: Sequence[Path], frames: Frames, work: Work, count: int, warmup: int = 1,
           threads: Sequence[int | None] = (None,), backend: str | None = None,
           on_error: Callable[[Path, str], None] = lambda model, reason: None) -> list[dict[str, Any]]:
     """Every model at every thread count on the same frames; a model that fails is reported, not raised."""
@@ -236,7 +241,7 @@ def bench(models: Sequence[Path], frames: Frames, settings: Settings, count: int
     for model in models:
         for n in threads:
             try:
-                runs.append(run_model(model, frames, settings, count, warmup, n, backend))
+                runs.append(run_model(model, frames, work, count, warmup, n, backend))
             except ModelError as exc:
                 on_error(model, str(exc))
                 break
@@ -247,7 +252,7 @@ def bench(models: Sequence[Path], frames: Frames, settings: Settings, count: int
 
 STAGE_LABELS = {"decode": "decode", "preprocess": "preprocess (letterbox)", "inference": "inference",
                 "mask": "mask + resize + Otsu", "background": "background blur", "blend": "blend",
-                "encode": "encode (JPEG)"}
+                "encode": "encode (JPEG/PNG)"}
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -280,75 +285,3 @@ def format_report(result: dict[str, Any]) -> str:
                          f"{run['stages']['inference']['median_ms']:>10.1f}{run['end_to_end']['median_ms']:>9.1f}"
                          f"{run['fps']:>8.2f}")
     return "\n".join(lines).rstrip()
-
-
-# ---- command ------------------------------------------------------------------------------------
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'1920x1080' -> (1920, 1080)."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) >= 16 for p in parts):
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT (each at least 16), got {text!r}")
-    return int(parts[0]), int(parts[1])
-
-
-def parse_threads(text: str) -> list[int]:
-    """'1,2,4' -> [1, 2, 4]."""
-    return [cli.positive_int(part) for part in text.split(",")]
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    """Register `pibokeh bench` (called by edge.cli)."""
-    helptext = "time every stage of the pipeline per frame, for one or several models and thread counts"
-    p = sub.add_parser("bench", help=helptext, conflict_handler="resolve", description=helptext + (
-        ". Frames come from --input (images, a folder or one video) or are synthetic; with --size they are "
-        "scaled to cover that size first (outside the timing). Prints median and p90 ms per stage, "
-        "end-to-end fps and peak RSS."))
-    cli.add_model_options(p)
-    cli.add_style_options(p)
-    # bench compares: --model repeats and --threads takes a list (these replace the single-valued ones)
-    p.add_argument("--model", "-m", action="append", metavar="M",
-                   help="a .tflite file or registry name; repeat to compare models (default: the default model)")
-    p.add_argument("--threads", type=parse_threads, metavar="N[,N...]",
-                   help="interpreter threads, a comma list to compare, e.g. 1,2,4 (default: CPU cores, at most 4)")
-    p.add_argument("--input", "-i", nargs="+", metavar="PATH", default=[],
-                   help="images, folders or one video to take frames from (default: synthetic frames)")
-    p.add_argument("--size", type=parse_size, metavar="WxH",
-                   help=f"frame size, e.g. 1920x1080 (default: {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]} for synthetic "
-                        "frames, else the input's own size)")
-    p.add_argument("--frames", "-n", type=cli.positive_int, default=20, metavar="N",
-                   help="timed frames per model and thread count (default: 20)")
-    p.add_argument("--warmup", type=int, default=1, metavar="N",
-                   help="untimed frames first, per model and thread count (default: 1)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.set_defaults(func=cmd_bench)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    if args.warmup < 0:
-        raise InputError("--warmup must be 0 or more")
-    if not isinstance(cli.parse_background(args.background, args.blur_kernel), core.Blur):
-        raise InputError(f"pibokeh bench times the blur background; --background {args.background} is not "
-                         "benchmarked")
-    settings = Settings(tuple(cli.classes_from_args(args)), args.blur_kernel, args.exact, args.feather)
-    models = [cli.resolve_model(name) for name in (args.model or [None])]
-    failed: list[tuple[Path, str]] = []
-    with tempfile.TemporaryDirectory(prefix="pibokeh-bench-") as tmp:
-        frames = prepare_frames(args.input, args.size, args.frames + args.warmup, Path(tmp))
-        try:
-            runs = bench(models, frames, settings, args.frames, args.warmup, args.threads or [None],
-                         args.backend, on_error=lambda model, reason: failed.append((model, reason)))
-        finally:
-            frames.close()
-    background = f"{'exact' if args.exact else 'fast halo-free'} blur {args.blur_kernel}"
-    result = {"host": host(), "input": frames.describe, "size": list(frames.size), "frames": args.frames,
-              "warmup": args.warmup, "classes": list(settings.class_ids), "background": background,
-              "runs": runs, "failed": [{"model": str(m), "reason": r} for m, r in failed],
-              "peak_rss_mb": round(peak_rss_mb(), 1)}
-    if runs:
-        print(json.dumps(result) if args.json else format_report(result))
-    for model, reason in failed:
-        print(f"pibokeh: {reason}" if str(model) in reason else f"pibokeh: {model}: {reason}", file=sys.stderr)
-    if not failed:
-        return 0
-    return 1 if runs else 2

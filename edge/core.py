@@ -6,9 +6,10 @@ The reference pipeline, top to bottom (what `--exact` runs):
     mask = refine_mask(mask, (height, width))             # resize, GaussianBlur 15x15, Otsu
     out  = np.where(mask, image, GaussianBlur(image, (251, 251)))
 
-`frame_mask` is the first two lines; `compose` is the last, with the faster and better-looking
-defaults (`fast_blur`, `background_blur` without halo) and the other backgrounds.
-Images may be grayscale, BGR or BGRA, 8- or 16-bit, any size.
+`frame_mask` is the first two lines. `compose` is the last, in three steps that the batch
+commands, the live pipeline and the benchmark all call: `background_of` (by default the
+halo-free `background_blur`, made at a small scale; or a colour, a picture, none), `alpha_of`
+(the mask, or feathered), `blend`. Images may be grayscale, BGR or BGRA, 8- or 16-bit, any size.
 """
 from __future__ import annotations
 
@@ -215,8 +216,36 @@ def solid(bgr: tuple[int, int, int], like: np.ndarray) -> np.ndarray:
     return match_format(np.broadcast_to(pixel, like.shape[:2] + (3,)).copy(), like)
 
 
-def blend(image: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """`image` where alpha is 1, `background` where 0, mixed in between (alpha: HxW)."""
+def alpha_of(mask: np.ndarray, style: Style) -> np.ndarray:
+    """The blend weight of the foreground: the binary mask itself, or with `style.feather` a soft
+    float alpha in [0, 1]."""
+    return feather(mask, style.feather) if style.feather > 1 else mask
+
+
+def background_of(image: np.ndarray, mask: np.ndarray, style: Style) -> np.ndarray | None:
+    """What shows where the mask is 0, in the format of `image`; None for `Transparent`."""
+    bg = style.background
+    if isinstance(bg, Transparent):
+        return None
+    if isinstance(bg, Color):
+        return solid(bg.bgr, image)
+    if isinstance(bg, Replace):
+        return match_format(cover(bg.image, image.shape[:2]), image)
+    if style.exact:
+        return exact_blur(image, bg.kernel)
+    return background_blur(image, mask, bg.kernel)
+
+
+def blend(image: np.ndarray, background: np.ndarray | None, alpha: np.ndarray) -> np.ndarray:
+    """`image` where alpha is 1, `background` where 0, mixed in between (alpha: HxW, uint8 0/255
+    or float 0-1). With no background, the colour channels plus alpha as a 4th channel (BGRA)."""
+    if background is None:
+        colour = match_format(image, np.zeros(image.shape[:2] + (3,), image.dtype))
+        if alpha.dtype == np.uint8:
+            opacity = alpha.astype(image.dtype) * (257 if image.dtype == np.uint16 else 1)
+        else:
+            opacity = _cast(alpha * np.iinfo(image.dtype).max, image.dtype)
+        return np.dstack([colour, opacity])
     if alpha.dtype == np.uint8:  # a binary mask: pick pixels, exactly like the reference
         out = background.copy()
         cv2.copyTo(image, (alpha > 127).view(np.uint8), out)
@@ -227,7 +256,8 @@ def blend(image: np.ndarray, background: np.ndarray, alpha: np.ndarray) -> np.nd
 
 
 def compose(image: np.ndarray, mask: np.ndarray, style: Style = Style()) -> np.ndarray:
-    """The output frame: the foreground of `image` (where `mask` is 255) over the chosen background.
+    """The output frame: the foreground of `image` (where `mask` is 255) over the chosen background,
+    i.e. `blend(image, background_of(...), alpha_of(...))`.
 
     `Transparent` returns BGRA (alpha = mask, or the feathered mask); everything else keeps the
     input's channels and bit depth. An input alpha channel passes through untouched.
@@ -235,21 +265,4 @@ def compose(image: np.ndarray, mask: np.ndarray, style: Style = Style()) -> np.n
     if image.ndim == 3 and image.shape[2] == 4 and not isinstance(style.background, Transparent):
         colour = compose(image[..., :3], mask, style)
         return np.dstack([colour, image[..., 3]])
-    alpha = feather(mask, style.feather) if style.feather > 1 else mask
-    bg = style.background
-    if isinstance(bg, Transparent):
-        colour = match_format(image, np.zeros(image.shape[:2] + (3,), image.dtype))
-        if alpha.dtype == np.uint8:
-            opacity = alpha.astype(image.dtype) * (257 if image.dtype == np.uint16 else 1)
-        else:
-            opacity = _cast(alpha * np.iinfo(image.dtype).max, image.dtype)
-        return np.dstack([colour, opacity])
-    if isinstance(bg, Color):
-        background = solid(bg.bgr, image)
-    elif isinstance(bg, Replace):
-        background = match_format(cover(bg.image, image.shape[:2]), image)
-    elif style.exact:
-        background = exact_blur(image, bg.kernel)
-    else:
-        background = background_blur(image, mask, bg.kernel)
-    return blend(image, background, alpha)
+    return blend(image, background_of(image, mask, style), alpha_of(mask, style))

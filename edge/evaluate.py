@@ -6,10 +6,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .errors import InputError
+from .images import read_image, to_bgr8
 from .metrics import confusion, summarize
 from .model import Segmenter
 from .progress import Progress
-from .sources import InputError, read_image, to_bgr8
 
 GT_SUFFIX = "_gt.png"
 

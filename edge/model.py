@@ -1,4 +1,4 @@
-"""Model loading and the model's side of the pipeline: letterbox in, class map out.
+"""Model loading and the model's side of the pipeline: a frame in, its class map out.
 
 A `Segmenter` wraps one TFLite interpreter. What a model needs (input size, dtype, normalisation,
 output kind) comes from its sidecar card `<model>.json` when the converter wrote one, and from the
@@ -10,90 +10,21 @@ tensor details otherwise, so the three DeepLab families of the design all run:
 """
 from __future__ import annotations
 
-import contextlib
-import importlib
-import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
 
+from .backends import default_threads, interpreter_class
+from .card import MEAN, STD, read_card
+from .errors import ModelError
 from .labels import LABELS
+from .quiet import native_stderr_silenced
 
-# Preference order: ai_edge_litert is current and uses XNNPACK for int8 (tflite_runtime 2.14 does
-# not: ~20x slower int8 on x86); tflite_runtime is what older Pi images have; TensorFlow last.
-BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
-_BACKEND_MODULES = {
-    "ai_edge_litert": ("ai_edge_litert.interpreter", "pip install ai-edge-litert"),
-    "tflite_runtime": ("tflite_runtime.interpreter", "pip install tflite-runtime"),
-    "tensorflow": ("tensorflow", "pip install tensorflow"),
-}
 PAD_VALUE = 128  # mid-grey: 0 after (x-127.5)/127.5, as DeepLab pads with its mean pixel
-CARD_FORMAT = "pibokeh-model-card/1"
-
-
-class ModelError(Exception):
-    """A model that cannot be used; the message is one line meant for the user."""
-
-
-# ---- interpreter backends -----------------------------------------------------------------------
-
-def interpreter_class(backend: str | None = None) -> tuple[str, type]:
-    """(backend name, Interpreter class): the one asked for, or the first installed in BACKENDS."""
-    if backend is not None and backend not in BACKENDS:
-        raise ModelError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    for name in [backend] if backend else BACKENDS:
-        module_name, hint = _BACKEND_MODULES[name]
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            if backend:
-                raise ModelError(f"interpreter {name} is not installed ({hint})") from None
-            continue
-        return name, (module.lite.Interpreter if name == "tensorflow" else module.Interpreter)
-    raise ModelError("no TFLite interpreter is installed: pip install ai-edge-litert "
-                     "(or tflite-runtime on 32-bit Raspberry Pi OS)")
-
-
-def available_backends() -> list[str]:
-    """The installed backends, in preference order (imports each one: not for hot paths)."""
-    found = []
-    for name in BACKENDS:
-        try:
-            interpreter_class(name)
-        except ModelError:
-            continue
-        found.append(name)
-    return found
-
-
-def default_threads() -> int:
-    # A Pi has 4 cores; more threads than cores only adds contention.
-    return max(1, min(4, os.cpu_count() or 1))
-
-
-# ---- model card ---------------------------------------------------------------------------------
-
-def card_path(model: str | os.PathLike) -> Path:
-    return Path(model).with_suffix(".json")
-
-
-def read_card(model: str | os.PathLike) -> dict[str, Any] | None:
-    """The sidecar card of a model, or None when there is none."""
-    path = card_path(model)
-    if not path.is_file():
-        return None
-    try:
-        card = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: model card is not valid JSON ({exc})") from None
-    if not isinstance(card, dict):
-        raise ModelError(f"{path}: model card is not a JSON object")
-    return card
 
 
 # ---- tensors ------------------------------------------------------------------------------------
@@ -104,13 +35,13 @@ class InputSpec:
     height: int
     width: int
     dtype: np.dtype
-    mean: float = 127.5
-    std: float = 127.5
+    mean: float = MEAN
+    std: float = STD
     lut: np.ndarray | None = None  # integer inputs: pixel value -> quantized input value
 
 
-def quantized_input_lut(dtype: np.dtype, scale: float, zero_point: int, mean: float = 127.5,
-                        std: float = 127.5) -> np.ndarray:
+def quantized_input_lut(dtype: np.dtype, scale: float, zero_point: int, mean: float = MEAN,
+                        std: float = STD) -> np.ndarray:
     """Pixel value (0..255) -> the integer input that represents (x - mean) / std.
 
     When that is the identity within one step (Coral's models: scale 1/128, zero point 128) the
@@ -196,25 +127,6 @@ def crop_valid(labels: np.ndarray, valid: tuple[int, int], input_size: tuple[int
 
 # ---- the segmenter ------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Silence writes to file descriptor 2 from native code (Python exceptions still propagate)."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _check_tflite_file(path: Path) -> None:
     if not path.exists():
         raise ModelError(f"{path}: no such model file")
@@ -238,7 +150,7 @@ class Segmenter:
         self.threads = threads or default_threads()
         try:
             self.interpreter = interpreter(model_path=str(self.path), num_threads=self.threads)
-            with _native_stderr_silenced():  # the C++ runtime prints an INFO line per delegate
+            with native_stderr_silenced():  # the C++ runtime prints an INFO line per delegate
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -272,7 +184,7 @@ class Segmenter:
         if dtype not in (np.uint8, np.int8, np.float32, np.float16):
             raise ModelError(f"{self.path}: unsupported input type {dtype}")
         card_input = (self.card or {}).get("input") or {}
-        mean, std = float(card_input.get("mean", 127.5)), float(card_input.get("std", 127.5))
+        mean, std = float(card_input.get("mean", MEAN)), float(card_input.get("std", STD))
         lut = None
         if dtype in (np.uint8, np.int8):
             scale, zero_point = self._input.get("quantization", (0.0, 0))

@@ -1,20 +1,20 @@
-"""Known prebuilt models, the user cache, downloads, and which model to use by default."""
+"""The prebuilt models pibokeh knows (package data `pibokeh/models/registry.json`), and
+sha256-verified downloads into the cache."""
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from .model import ModelError, read_card
-from .sinks import atomic_path, OutputError
+from .errors import ModelError
+from .files import atomic_path, ensure_folder
+from .locations import cache_dir
 
-REGISTRY_FILE = Path(__file__).with_name("registry.json")  # models/registry.json in the repository
-REPO_MODELS = Path(__file__).resolve().parent.parent / "models"  # converted models land here
 DEFAULT_FETCH = "deeplabv3_mnv2_pascal_quant"
 
 
@@ -30,10 +30,14 @@ class Entry:
     source: str = ""
 
 
+def package_data(name: str) -> dict[str, Any]:
+    """One of the JSON files shipped in `pibokeh.models` (the repository's models/ folder)."""
+    return json.loads(resources.files("pibokeh.models").joinpath(name).read_text())
+
+
 def registry() -> list[Entry]:
-    data = json.loads(REGISTRY_FILE.read_text())
     fields = set(Entry.__dataclass_fields__)
-    return [Entry(**{k: v for k, v in item.items() if k in fields}) for item in data["models"]]
+    return [Entry(**{k: v for k, v in item.items() if k in fields}) for item in package_data("registry.json")["models"]]
 
 
 def lookup(name: str) -> Entry:
@@ -44,24 +48,13 @@ def lookup(name: str) -> Entry:
     raise ModelError(f"unknown model {name!r}; known: {names}")
 
 
-def cache_dir() -> Path:
-    """$PIBOKEH_CACHE, else $XDG_CACHE_HOME/pibokeh, else ~/.cache/pibokeh."""
-    if os.environ.get("PIBOKEH_CACHE"):
-        return Path(os.environ["PIBOKEH_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "pibokeh"
-
-
 def cached_path(entry: Entry) -> Path:
     return cache_dir() / entry.file
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def fetch(entry: Entry, mirror: str | None = None,
@@ -83,10 +76,7 @@ def download(url: str, target: Path, sha256: str | None, progress: Callable[[int
              timeout: float = 30.0) -> None:
     """Download `url` to `target` atomically; nothing is left behind unless the sha256 matches
     (`sha256=None`: no checksum is known, the caller reports the download as unverified)."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{target.parent}: cannot create the folder ({exc.strerror or exc})") from None
+    ensure_folder(target.parent, "download folder")
     digest = hashlib.sha256()
     with atomic_path(target) as tmp:
         try:
@@ -107,33 +97,3 @@ def download(url: str, target: Path, sha256: str | None, progress: Callable[[int
         if sha256 is not None and digest.hexdigest() != sha256:
             raise ModelError(f"{url}: checksum mismatch (sha256 {digest.hexdigest()[:16]}..., "
                              f"expected {sha256[:16]}...); nothing was saved")
-
-
-def converted_models(folder: Path = REPO_MODELS) -> list[Path]:
-    """Models the converter wrote (a .tflite with its card), newest first."""
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.glob("*.tflite") if p.with_suffix(".json").is_file()]
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
-
-
-def find_default_model() -> Path:
-    """$PIBOKEH_MODEL, else the newest converted model in models/, else a cached registry model."""
-    env = os.environ.get("PIBOKEH_MODEL")
-    if env:
-        return Path(env)
-    converted = [p for p in converted_models() if _card_ok(p)]
-    if converted:
-        return converted[0]
-    for entry in registry():
-        if cached_path(entry).is_file():
-            return cached_path(entry)
-    raise ModelError("no model found: pass --model FILE, set PIBOKEH_MODEL, convert one with "
-                     f"pibokeh-convert, or download one with `pibokeh fetch {DEFAULT_FETCH}`")
-
-
-def _card_ok(path: Path) -> bool:
-    try:
-        return read_card(path) is not None
-    except ModelError:
-        return False

@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench_reference as ref  # noqa: E402  (the same defaults: shared data paths, models)
 
-from edge import bench  # noqa: E402
-from edge.sinks import VideoFileSink, atomic_path  # noqa: E402
-from edge.sources import VideoFileSource  # noqa: E402
+from pibokeh import bench  # noqa: E402
+from pibokeh.files import atomic_path  # noqa: E402
+from pibokeh.video import VideoFileSink, VideoFileSource  # noqa: E402
 
 STAGE_COLOURS = {"decode": "#8c8c8c", "preprocess": "#bcbd22", "inference": "#1f77b4", "mask": "#2ca02c",
                  "background": "#d62728", "blend": "#9467bd", "encode": "#ff7f0e"}
@@ -69,10 +69,10 @@ def edge_rss(edge_python: str, clip: Path, model: Path, folder: Path, frames: in
     """Peak RSS of the edge process on a 1080p clip: `pibokeh blur` on it, and `pibokeh bench` on it."""
     out = folder / "blurred"
     log("pibokeh blur on the 1080p clip (peak RSS)")
-    kib, code = _peak_rss([edge_python, "-m", "edge.cli", "blur", str(clip), "-o", str(out), "--model", str(model),
+    kib, code = _peak_rss([edge_python, "-m", "pibokeh", "blur", str(clip), "-o", str(out), "--model", str(model),
                            "--quiet"])
-    base_kib, _ = _peak_rss([edge_python, "-m", "edge.cli", "info", "--model", str(model)])
-    bench_run = run_json([edge_python, "-m", "edge.cli", "bench", "--json", "--input", str(clip),
+    base_kib, _ = _peak_rss([edge_python, "-m", "pibokeh", "info", "--model", str(model)])
+    bench_run = run_json([edge_python, "-m", "pibokeh", "bench", "--json", "--input", str(clip),
                           "--model", str(model), "--frames", str(frames)])
     env = "edge environment (no TensorFlow)" if edge_python != sys.executable else "full environment"
     return {"env": env, "clip": clip.name, "model": str(model), "frames_blurred": _frames(out / clip.name),
@@ -98,7 +98,7 @@ def evaluate(python: str, models: Sequence[Path], voc: Path) -> dict[str, dict[s
     """`pibokeh eval --json` per model: mIoU and pixel accuracy on the VOC pairs."""
     results = {}
     for model in models:
-        results[str(model)] = run_json([python, "-m", "edge.cli", "eval", "--data", str(voc), "--json",
+        results[str(model)] = run_json([python, "-m", "pibokeh", "eval", "--data", str(voc), "--json",
                                         "--model", str(model), "--quiet"])
     return results
 
@@ -307,15 +307,15 @@ def write_page(data: dict[str, Any]) -> str:
 
     parts += ["## What each stage is", "",
               table(["stage", "default path (the runtime's own functions)", "reference"], [
-                  ["decode", "`sources.VideoFileSource.read` (or `read_image`)", "the same"],
-                  ["preprocess", "`model.letterbox`: resize to fit 513 (or 257), BGR→RGB, pad", "the same resize, "
+                  ["decode", "`video.VideoFileSource.read` (or `images.read_image`)", "the same"],
+                  ["preprocess", "`model.fit_input`: resize to the model's input (letterboxed when its aspect differs), BGR→RGB", "the same resize, "
                    "unpadded (longest side 513)"],
                   ["inference", "`Segmenter.infer`: input tensor (`to_input`), invoke, class map (argmax of "
                    "scores)", "`sess.run(SemanticPredictions)`"],
                   ["mask", "`crop_valid` + `core.frame_mask`: class mask, resize, Gaussian 15, Otsu", "`core.frame_mask`"],
                   ["background", "`core.background_blur` (halo-free, fast)", "`core.exact_blur` (GaussianBlur 251)"],
                   ["blend", "`core.blend`", "the same"],
-                  ["encode", "`sinks.encode_image` as JPEG", "the same"]]), "",
+                  ["encode", "`images.encode_image` as JPEG", "the same"]]), "",
               "## Reference vs default, per stage", "",
               f"Reference: the notebook's pipeline — `{Path(r['reference_graph']).name}` in a `tf.compat.v1` "
               f"session (TF {r['tensorflow']}, {r['threads']} threads) at longest side 513, mask → Gaussian 15 → "

@@ -31,13 +31,14 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from edge import bench, core
-from edge.evaluate import find_pairs
-from edge.labels import LABELS, class_ids
-from edge.metrics import confusion, summarize
-from edge.model import ModelError, Segmenter, letterbox
-from edge.sinks import encode_image
-from edge.sources import InputError, read_image, to_bgr8
+from pibokeh import bench, core
+from pibokeh.errors import InputError, ModelError
+from pibokeh.evaluate import find_pairs
+from pibokeh.images import encode_image, read_image, to_bgr8
+from pibokeh.labels import LABELS, class_ids
+from pibokeh.metrics import confusion, summarize
+from pibokeh.model import Segmenter, letterbox
+from pibokeh.options import frame_size
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PIBOKEH_SHARED", ROOT.parent / "shared" / "data"))
@@ -107,7 +108,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def compare(ref: ReferenceGraph, seg: Segmenter, frames: bench.Frames, count: int, warmup: int,
             ids: Sequence[int], kernel: int) -> dict[str, Any]:
     """Reference and default on the same frames, interleaved; speed ratios and mask agreement."""
-    settings = bench.Settings(tuple(ids), kernel)
+    work = bench.Work(tuple(ids), core.Style(core.Blur(kernel)))
     rows = {"reference": [], "default": []}
     blur = {"exact_blur": [], "fast_blur": [], "background_blur": [], "psnr_fast": []}
     same = total = inter = union = 0
@@ -116,7 +117,7 @@ def compare(ref: ReferenceGraph, seg: Segmenter, frames: bench.Frames, count: in
         frame = frames.decode()
         decode_ms = (time.perf_counter() - t0) * 1000.0
         ref_times, ref_mask = time_reference(ref, frame, ids, kernel)
-        def_times, def_mask = bench.time_stages(seg, frame, settings)
+        def_times, def_mask, _ = bench.time_stages(seg, frame, work)
         # the fast background alone, for the blur target (exact_blur is the reference's background stage)
         t0 = time.perf_counter()
         fast = core.fast_blur(frame, kernel)
@@ -214,7 +215,7 @@ def quant_matrix(models: Sequence[Path], backends: Sequence[str], threads: Seque
     runs, failed = [], []
     for backend in backends:
         for model in models:
-            cmd = [sys.executable, "-m", "edge.cli", "bench", "--json", "--frames", str(frames), "--model", str(model),
+            cmd = [sys.executable, "-m", "pibokeh", "bench", "--json", "--frames", str(frames), "--model", str(model),
                    "--threads", ",".join(map(str, threads)), "--backend", backend, "--size", f"{size[0]}x{size[1]}"]
             if video is not None:
                 cmd += ["--input", str(video)]
@@ -272,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="int8 TFLite model of the default path; repeat to compare several, each against "
                              f"the reference in its own interleaved run (default: {DEFAULT_MODEL.name})")
     parser.add_argument("--input", type=Path, default=VIDEO, help="video or image to take frames from")
-    parser.add_argument("--sizes", type=lambda t: [bench.parse_size(s) for s in t.split(",")],
+    parser.add_argument("--sizes", type=lambda t: [frame_size(s) for s in t.split(",")],
                         default=[(640, 480), (1920, 1080)], metavar="WxH[,WxH]")
     parser.add_argument("--frames", type=int, default=10, help="timed frames per size (default: 10)")
     parser.add_argument("--warmup", type=int, default=1)

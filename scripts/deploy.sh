@@ -55,8 +55,7 @@ build_release() {  # OUT_DIR MODEL_ARGS...: build the wheel, assemble the releas
     [ -f "$CONFIG" ] || die "service config not found: $CONFIG (pass --config FILE)"
     [ -f "$UNIT" ] || die "systemd unit not found: $UNIT (pass --unit FILE)"
     say "building the wheel" >&2
-    "$PYTHON" -m pip wheel --no-deps --quiet --disable-pip-version-check -w "$WORK/wheel" "$REPO" \
-        >"$WORK/wheel.log" 2>&1 || { tail -n 5 "$WORK/wheel.log" >&2; die "building the wheel failed"; }
+    PYTHON="$PYTHON" "$REPO/scripts/build-wheel.sh" "$WORK/wheel" >/dev/null || die "building the wheel failed"
     "$PYTHON" "$REPO/scripts/deploy_release.py" --out "$out" --wheel "$WORK"/wheel/pibokeh-*.whl \
         --config "$CONFIG" --unit "$UNIT" "$@" ${HEALTH_URL:+--health-url "$HEALTH_URL"} \
         || exit 2  # deploy_release.py said why

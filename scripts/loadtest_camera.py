@@ -35,7 +35,7 @@ BOUNDARY = b"--pibokehframe"
 
 def pibokeh_cmd() -> list[str]:
     script = Path(sys.executable).with_name("pibokeh")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "edge.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pibokeh"]
 
 
 def rss_mb(pid: int) -> float:

@@ -63,9 +63,7 @@ mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
 
 # --- 4. the wheel, exactly what deploy.sh ships ----------------------------------------------
 rm -rf "$WORK"; mkdir -p "$WORK/wheel" "$WORK/images" "$WORK/arm" "$CACHE/x86"
-"$PYTHON" -m pip wheel --no-deps --quiet -w "$WORK/wheel" "$REPO" >/dev/null \
-    || die "building the wheel failed"
-WHEEL=$(ls "$WORK"/wheel/pibokeh-*.whl)
+WHEEL=$(PYTHON="$PYTHON" "$REPO/scripts/build-wheel.sh" "$WORK/wheel") || die "building the wheel failed"
 cp "$MODEL" "$WORK/model.tflite"
 [ -f "${MODEL%.tflite}.json" ] && cp "${MODEL%.tflite}.json" "$WORK/model.json"
 find "$IMAGES" -maxdepth 1 -type f -name '*.jpg' -exec cp {} "$WORK/images/" \;

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Create (or update) a virtual environment for pibokeh and print its path.
-#   scripts/setup.sh edge   -> .venv-edge: what a Raspberry Pi gets. NumPy<2, OpenCV, both TFLite
-#                              interpreters (ai-edge-litert, tflite-runtime); no TensorFlow.
-#   scripts/setup.sh full   -> .venv-full: the workstation. Adds TensorFlow (the converter) and
-#                              matplotlib (benchmark plots).
-# Re-running is cheap: pip only installs what changed.
+#   scripts/setup.sh edge   -> .venv-edge: what a Raspberry Pi gets - the wheel with the edge extras:
+#                              NumPy<2, OpenCV, both TFLite interpreters (ai-edge-litert, tflite-runtime),
+#                              PyAV; no TensorFlow.
+#   scripts/setup.sh full   -> .venv-full: the workstation - the wheel plus TensorFlow (the converter)
+#                              and matplotlib (benchmark plots).
+#   scripts/setup.sh dev    -> .venv-dev: an editable install (pip install -e) of the edge extras, for
+#                              working on the code: changes take effect without reinstalling.
+# edge and full install the wheel built from this checkout (scripts/build-wheel.sh), as users get it,
+# so what is tested is what ships. Re-running is cheap: pip only installs what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-edge}"
 case "$kind" in
   edge) extras="edge,tflite,dev" ;;
   full) extras="edge,tflite,convert,bench,dev" ;;
-  *) echo "usage: scripts/setup.sh edge|full" >&2; exit 2 ;;
+  dev) extras="edge,tflite,dev" ;;
+  *) echo "usage: scripts/setup.sh edge|full|dev" >&2; exit 2 ;;
 esac
 venv=".venv-$kind"
 python="${PYTHON:-python3}"
@@ -19,12 +24,26 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "setup: creating $venv with $($python --version)" >&2
   "$python" -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2 2>/dev/null || true
-echo "setup: installing pibokeh[$extras] into $venv" >&2
-if ! "$venv/bin/python" -m pip install --disable-pip-version-check -e ".[$extras]" >"$venv/pip.log" 2>&1; then
-  tail -n 20 "$venv/pip.log" >&2
-  echo "setup: pip install failed (whole log: $venv/pip.log)" >&2
-  exit 1
+pip=("$venv/bin/python" -m pip --disable-pip-version-check)
+"${pip[@]}" install --quiet --upgrade pip >&2 2>/dev/null || true
+log="$PWD/$venv/pip.log"
+install() {  # pip install ARGS..., its output kept in the log and shown on failure
+  if ! "${pip[@]}" install "$@" >>"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    echo "setup: pip install failed (whole log: $log)" >&2
+    exit 1
+  fi
+}
+: >"$log"
+if [ "$kind" = dev ]; then
+  echo "setup: installing pibokeh[$extras] into $venv (editable)" >&2
+  install -e ".[$extras]"
+  rm -rf ./*.egg-info  # a build by-product; the install does not need it
+else
+  wheel=$(PYTHON="$venv/bin/python" scripts/build-wheel.sh "$venv/dist") || exit 1
+  echo "setup: installing $(basename "$wheel")[$extras] into $venv" >&2
+  install "$wheel[$extras]"
+  install --force-reinstall --no-deps "$wheel"  # the same version number, but this build
 fi
-"$venv/bin/python" -c "import edge.cli" || { echo "setup: $venv is broken" >&2; exit 1; }
+(here=$PWD; cd / && "$here/$venv/bin/python" -c "import pibokeh.cli") || { echo "setup: $venv is broken" >&2; exit 1; }
 echo "$PWD/$venv"

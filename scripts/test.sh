@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Set everything up from scratch and run all tests:
 #   1. Debian packages from scripts/apt-packages.txt (sshd, chromium, systemd-analyze, ...)
-#   2. the edge-only environment (.venv-edge, no TensorFlow: the Raspberry Pi install path)
-#      -> tests/edge and tests/deploy
-#   3. the full environment (.venv-full, with TensorFlow) -> tests/full
+#   2. the edge-only environment (.venv-edge: the wheel, no TensorFlow - the Raspberry Pi install)
+#      -> tests/install, tests/edge and tests/deploy
+#   3. an editable install (.venv-dev) -> tests/install (the package seen from a source checkout)
+#   4. the full environment (.venv-full: the wheel with TensorFlow) -> tests/full
 # Extra arguments go to every pytest run (e.g. -x, -k name). ../shared/data is used when present;
 # tests that need it skip with a reason when it is not.
 set -uo pipefail
@@ -20,6 +21,7 @@ if [ -n "$missing" ]; then
 fi
 
 edge=$(scripts/setup.sh edge) || exit 1
+dev=$(scripts/setup.sh dev) || exit 1
 full=$(scripts/setup.sh full) || exit 1
 export PIBOKEH_EDGE_PYTHON="$edge/bin/python"
 results=$(mktemp -d)
@@ -35,7 +37,8 @@ run() {  # run VENV NAME DIR...: pytest in a venv, junit XML kept for the final 
 
 PYTEST_ARGS=("$@")
 status=0
-run "$edge" edge tests/edge tests/deploy || status=1
+run "$edge" edge tests/install tests/edge tests/deploy || status=1
+run "$dev" editable tests/install || status=1
 run "$full" full tests/full || status=1
 
 "$full/bin/python" - "$results" <<'PY'

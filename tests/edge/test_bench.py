@@ -2,17 +2,19 @@
 never timing thresholds."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from pibokeh import batch, bench, core
+from pibokeh.model import Segmenter
+from pibokeh.options import frame_size
 
-from edge import batch, bench
-from edge.model import Segmenter
-from tests.conftest import CORAL, CORAL_DM05, FLOAT257, VIDEO, VOC, need
-from tests.edge.test_cli import one_line_error
+from tests.conftest import CORAL, CORAL_DM05, FLOAT257, TINY, TINY_LABELS, VIDEO, need
+from tests.helpers import one_line_error, scene
 
 
 def run_json(pibokeh, *args) -> dict:
@@ -61,8 +63,10 @@ def test_video_frames_at_a_given_size_find_the_person(pibokeh):
 
 
 def test_images_and_tflite_runtime_and_exact_blur(pibokeh, tmp_path):
-    images = sorted(need(VOC).glob("voc2012_*.jpg"))[:2]
-    out = run_json(pibokeh, "-m", need(CORAL_DM05), "--input", *images, "--frames", "2", "--threads", "1",
+    images = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    for t, image in enumerate(images):
+        cv2.imwrite(str(image), scene((300, 200), t)[0])
+    out = run_json(pibokeh, "-m", TINY, "--input", *images, "--frames", "2", "--threads", "1",
                    "--backend", "tflite_runtime", "--exact", "--blur-kernel", "51")
     assert out["runs"][0]["backend"] == "tflite_runtime"
     assert out["background"] == "exact blur 51"
@@ -72,24 +76,28 @@ def test_images_and_tflite_runtime_and_exact_blur(pibokeh, tmp_path):
 
 
 def test_table_for_people(pibokeh):
-    proc = pibokeh("bench", "-m", need(CORAL_DM05), "-m", need(FLOAT257), "--frames", "1", "--threads", "1",
+    proc = pibokeh("bench", "-m", TINY, "-m", TINY_LABELS, "--frames", "1", "--threads", "1",
                    "--size", "160x120")
     assert proc.returncode == 0, proc.stderr
     for label in bench.STAGE_LABELS.values():
         assert label in proc.stdout
     assert "160x120" in proc.stdout and "fps" in proc.stdout and "peak RSS" in proc.stdout
-    assert CORAL_DM05.name in proc.stdout and FLOAT257.name in proc.stdout
+    assert TINY.name in proc.stdout and TINY_LABELS.name in proc.stdout
     assert proc.stdout.count("end to end") == 2
     assert "infer ms" in proc.stdout  # the comparison table of several runs
 
 
-def test_timed_stages_are_the_blur_pipeline():
-    """The bench times `pibokeh blur`'s functions: its mask is the one `blur` blends with."""
-    seg = Segmenter(need(CORAL_DM05), threads=1)
-    frame = cv2.imread(str(sorted(need(VOC).glob("voc2012_*.jpg"))[0]))
-    times, mask = bench.time_stages(seg, frame, bench.Settings((15,)))
+@pytest.mark.parametrize("style", [core.Style(), core.Style(exact=True, feather=9),
+                                   core.Style(core.Color((0, 255, 0))), core.Style(core.Transparent(), feather=5)],
+                         ids=["blur", "exact-feather", "colour", "transparent"])
+def test_timed_stages_are_the_blur_pipeline(style):
+    """The bench times `pibokeh blur`'s functions: the same mask and the same output frame."""
+    seg = Segmenter(TINY, threads=1)
+    frame = scene((480, 270), 2)[0]
+    times, mask, out = bench.time_stages(seg, frame, bench.Work((15,), style))
     assert len(times) == len(bench.STAGES) - 1 and all(t > 0 for t in times)
-    assert np.array_equal(mask, batch.mask_frame(seg, frame, [15]))
+    assert np.array_equal(mask, batch.mask_frame(seg, frame, [15])) and mask.any()
+    assert np.array_equal(out, batch.blur_frame(seg, frame, [15], style))
 
 
 def test_synthetic_frames_are_deterministic_pictures():
@@ -99,25 +107,24 @@ def test_synthetic_frames_are_deterministic_pictures():
     assert a.std() > 10  # texture, not a flat card
 
 
-def test_parse_size_and_threads():
-    assert bench.parse_size("1920x1080") == (1920, 1080)
-    assert bench.parse_threads("1,2,4") == [1, 2, 4]
-    for bad in ("1920", "x", "0x10", "10x-1", "axb"):
-        with pytest.raises(Exception):
-            bench.parse_size(bad)
+def test_parse_size():
+    assert frame_size("1920x1080") == (1920, 1080)
+    for bad in ("1920", "x", "0x10", "10x-1", "axb", "99999x10"):
+        with pytest.raises(argparse.ArgumentTypeError, match="WIDTHxHEIGHT"):
+            frame_size(bad)
 
 
 @pytest.mark.parametrize("args, words", [
     (["--size", "1920"], "WIDTHxHEIGHT"),
-    (["--threads", "1,0"], "positive"),
+    (["--threads", "1,0"], "a thread count from 1 to 64"),
     (["--frames", "0"], "positive"),
     (["--input", "/no/such/file.jpg"], "no such file"),
-    (["--background", "green"], "blur background"),
+    (["--threads", "1,999"], "from 1 to 64"),
     (["--classes", "unicorn"], "unicorn"),
     (["--warmup", "-1"], "warmup"),
 ])
 def test_bad_arguments_one_line(pibokeh, args, words):
-    line = one_line_error(pibokeh("bench", "-m", need(CORAL_DM05), "--frames", "1", *args))
+    line = one_line_error(pibokeh("bench", "-m", TINY, "--frames", "1", *args))
     assert words in line and "\n" not in line
 
 
@@ -125,10 +132,10 @@ def test_a_bad_model_is_reported_and_the_others_still_run(pibokeh, tmp_path):
     bad = tmp_path / "broken.tflite"
     bad.write_bytes(b"not a model at all")
     before = bad.read_bytes()
-    proc = pibokeh("bench", "--json", "-m", bad, "-m", need(CORAL_DM05), "--frames", "1", "--threads", "1")
+    proc = pibokeh("bench", "--json", "-m", bad, "-m", TINY, "--frames", "1", "--threads", "1")
     assert proc.returncode == 1, proc.stderr
     out = json.loads(proc.stdout)
-    assert [Path(r["model"]).name for r in out["runs"]] == [CORAL_DM05.name]
+    assert [Path(r["model"]).name for r in out["runs"]] == [TINY.name]
     assert out["failed"][0]["model"] == str(bad) and "TFL3" in out["failed"][0]["reason"]
     assert "broken.tflite" in proc.stderr and "Traceback" not in proc.stderr
     assert bad.read_bytes() == before

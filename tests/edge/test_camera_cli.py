@@ -9,7 +9,7 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -20,14 +20,10 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import CORAL, FLOAT257, VIDEO, need
+from tests.conftest import CORAL, TINY, VIDEO, need
+from tests.helpers import clean_env, command, error_line
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
-
-
-def pibokeh_cmd() -> list[str]:
-    script = Path(sys.executable).with_name("pibokeh")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "edge.cli"]
 
 
 STARTED: list["Camera"] = []
@@ -54,12 +50,11 @@ class Camera:
     """`pibokeh camera ...` running in the background; stderr collected line by line."""
 
     def __init__(self, *args, env: dict | None = None, cwd: Path | None = None, fake: bool = False,
-                 stdin=subprocess.DEVNULL):
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PIBOKEH_MODEL", "FAKE_PICAMERA2"))}
+                 stdin=subprocess.DEVNULL, home: Path | None = None):
+        full_env = clean_env(home or Path(tempfile.mkdtemp(prefix="pibokeh-camera-")), env)
         if fake:
             full_env["PYTHONPATH"] = os.pathsep.join([str(FAKES), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        full_env.update(env or {})
-        self.proc = subprocess.Popen(pibokeh_cmd() + ["camera", *map(str, args)], stderr=subprocess.PIPE,
+        self.proc = subprocess.Popen(command() + ["camera", *map(str, args)], stderr=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stdin=stdin, text=True, env=full_env,
                                      cwd=cwd, preexec_fn=interruptible)
         STARTED.append(self)
@@ -126,10 +121,7 @@ def frames_of(path: Path) -> list[np.ndarray]:
 
 def one_line_error(camera: Camera, code: int) -> str:
     assert camera.finish() == code, camera.stderr
-    assert "Traceback" not in camera.stderr
-    errors = [line for line in camera.lines if "error" in line]
-    assert len(errors) == 1, camera.stderr
-    return errors[0]
+    return error_line(camera.stderr)
 
 
 # ---- the issue's acceptance command ---------------------------------------------------------------
@@ -169,10 +161,10 @@ def chromium() -> str:
     pytest.skip("needs Chromium (Debian package `chromium`, listed in scripts/apt-packages.txt)")
 
 
-def test_page_in_headless_chromium_shows_the_stream_and_stats(tmp_path):
+def test_page_in_headless_chromium_shows_the_stream_and_stats(tmp_path, clip):
     browser = chromium()
-    camera = Camera("--source", f"video:{need(VIDEO)}", "--loop", "--serve", "127.0.0.1:0", "--size", "640x360",
-                    "--model", need(FLOAT257), "--duration", 60, "-q")
+    camera = Camera("--source", f"video:{clip}", "--loop", "--serve", "127.0.0.1:0", "--size", "640x360",
+                    "--model", TINY, "--duration", 60, "-q")
     url = camera.wait_served()
     camera.wait_for(lambda: camera.stats()["frames_out"] > 3, what="frames")
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -195,18 +187,18 @@ def test_page_in_headless_chromium_shows_the_stream_and_stats(tmp_path):
     # a real frame, not the black placeholder of an image that never loaded.
     stream = image[70:400, 30:640]
     assert stream.std() > 20 and stream.mean() > 40
-    assert "fps in / out" in dom and "deeplabv3_257_mv_gpu.tflite" in dom and "ai_edge_litert" in dom
+    assert "fps in / out" in dom and TINY.name in dom and "ai_edge_litert" in dom
     state = re.search(r'id="state"[^>]*>([^<]*)<', dom).group(1)
     assert state == "running"  # the stats script reached /stats and filled the page in
 
 
 # ---- the fake picamera2 path: same pipeline -------------------------------------------------------
 
-def test_fake_picamera2_runs_the_same_pipeline(tmp_path):
+def test_fake_picamera2_runs_the_same_pipeline(tmp_path, clip):
     out = tmp_path / "pi.mp4"
     camera = Camera("--source", "picamera2", "--size", "1280x720", "--fps", 30, "--record", out,
-                    "--max-frames", 20, "--model", need(FLOAT257), "--background", "green", "--serve", "0",
-                    fake=True, env={"FAKE_PICAMERA2_VIDEO": str(need(VIDEO))})
+                    "--max-frames", 20, "--model", TINY, "--background", "green", "--serve", "0",
+                    fake=True, env={"FAKE_PICAMERA2_VIDEO": str(clip)})
     camera.wait_served()
     assert camera.finish() == 0, camera.stderr
     assert "source picamera2:0: 1280x720 at 30 fps" in camera.stderr
@@ -214,13 +206,14 @@ def test_fake_picamera2_runs_the_same_pipeline(tmp_path):
     assert len(frames) == 20 and frames[0].shape == (720, 1280, 3)
     last = frames[-1].astype(int)
     green = (last[..., 1] > 200) & (last[..., 0] < 60) & (last[..., 2] < 60)
-    assert 0.05 < green.mean() < 0.7  # the wall became green, the person did not
+    red = (last[..., 2] > 180) & (last[..., 1] < 80)
+    assert 0.6 < green.mean() < 0.95 and red.mean() > 0.05  # the background became green, the red block did not
 
 
 def test_fake_picamera2_unplugged_mid_stream_keeps_the_recording(tmp_path):
     out = tmp_path / "kept.mp4"
     camera = Camera("--source", "picamera2", "--size", "320x240", "--fps", 30, "--record", out,
-                    "--model", need(FLOAT257), "--retries", 2, fake=True, env={"FAKE_PICAMERA2_FAIL_AFTER": "15"})
+                    "--model", TINY, "--retries", 2, fake=True, env={"FAKE_PICAMERA2_FAIL_AFTER": "15"})
     line = one_line_error(camera, 1)
     assert "capture failed" in line and "gave up after 2 reconnect attempts" in line
     assert "picamera2:0: no such camera (cameras found: none); retrying in 1 s (1/1)" in camera.stderr
@@ -229,7 +222,7 @@ def test_fake_picamera2_unplugged_mid_stream_keeps_the_recording(tmp_path):
 
 
 def test_missing_camera_retries_then_one_clear_error(tmp_path):
-    camera = Camera("--source", "picamera2:1", "--model", need(FLOAT257), "--retries", 1, fake=True)
+    camera = Camera("--source", "picamera2:1", "--model", TINY, "--retries", 1, fake=True)
     line = one_line_error(camera, 2)
     assert line == "pibokeh: error: picamera2:1: no such camera (cameras found: 0: imx708)"
     assert "retrying in 0.5 s (1/1)" in camera.stderr
@@ -238,10 +231,10 @@ def test_missing_camera_retries_then_one_clear_error(tmp_path):
 # ---- signals ----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_sigterm_and_ctrl_c_finalise_the_recording(tmp_path, signum):
+def test_sigterm_and_ctrl_c_finalise_the_recording(tmp_path, signum, clip):
     out = tmp_path / "rec.mp4"
-    camera = Camera("--source", f"video:{need(VIDEO)}", "--loop", "--record", out, "--serve", "0",
-                    "--size", "320x180", "--model", need(FLOAT257))
+    camera = Camera("--source", f"video:{clip}", "--loop", "--record", out, "--serve", "0",
+                    "--size", "320x180", "--model", TINY)
     camera.wait_served()
     camera.wait_for(lambda: camera.stats()["frames_out"] >= 5, what="5 frames")
     camera.proc.send_signal(signum)
@@ -251,10 +244,10 @@ def test_sigterm_and_ctrl_c_finalise_the_recording(tmp_path, signum):
     assert len(frames_of(out)) == done >= 5
 
 
-def test_sighup_reloads_the_config_without_dropping_the_stream(tmp_path):
+def test_sighup_reloads_the_config_without_dropping_the_stream(tmp_path, clip):
     config = tmp_path / "pibokeh.toml"
-    config.write_text(f'source = "video:{need(VIDEO)}"\nloop = true\nsize = "320x180"\n'
-                      f'model = "{need(FLOAT257)}"\nbackground = "#00ff00"\nserve = "127.0.0.1:0"\n')
+    config.write_text(f'source = "video:{clip}"\nloop = true\nsize = "320x180"\n'
+                      f'model = "{TINY}"\nbackground = "#00ff00"\nserve = "127.0.0.1:0"\n')
     camera = Camera("--config", config)
     camera.wait_served()
     camera.wait_for(lambda: camera.stats()["frames_out"] >= 3, what="frames")
@@ -289,10 +282,10 @@ def test_sighup_reloads_the_config_without_dropping_the_stream(tmp_path):
     assert camera.finish() == 0, camera.stderr
 
 
-def test_snapshots_by_interval_and_sigusr1(tmp_path):
+def test_snapshots_by_interval_and_sigusr1(tmp_path, clip):
     snaps = tmp_path / "snaps"
-    camera = Camera("--source", f"video:{need(VIDEO)}", "--loop", "--size", "320x180", "--serve", "0",
-                    "--model", need(FLOAT257), "--snapshot-dir", snaps)
+    camera = Camera("--source", f"video:{clip}", "--loop", "--size", "320x180", "--serve", "0",
+                    "--model", TINY, "--snapshot-dir", snaps)
     camera.wait_served()
     camera.wait_for(lambda: camera.stats()["frames_out"] >= 3, what="frames")
     assert not list(snaps.glob("*.jpg"))  # no interval: only on request
@@ -301,18 +294,18 @@ def test_snapshots_by_interval_and_sigusr1(tmp_path):
     camera.proc.send_signal(signal.SIGTERM)
     assert camera.finish() == 0
     assert cv2.imread(str(next(snaps.glob("*.jpg")))).shape == (180, 320, 3)
-    timed = Camera("--source", f"video:{VIDEO}", "--size", "320x180", "--model", FLOAT257, "--snapshot-dir",
+    timed = Camera("--source", f"video:{clip}", "--size", "320x180", "--model", TINY, "--snapshot-dir",
                    snaps / "timed", "--snapshot-every", "0.2", "--duration", "2")
     assert timed.finish() == 0, timed.stderr
     assert len(list((snaps / "timed").glob("snapshot-*.jpg"))) >= 3
 
 
-def test_snapshot_on_enter_in_a_terminal(tmp_path):
+def test_snapshot_on_enter_in_a_terminal(tmp_path, clip):
     import pty
     controller, terminal = pty.openpty()
     snaps = tmp_path / "snaps"
-    camera = Camera("--source", f"video:{need(VIDEO)}", "--loop", "--size", "320x180", "--serve", "0",
-                    "--model", need(FLOAT257), "--snapshot-dir", snaps, stdin=terminal)
+    camera = Camera("--source", f"video:{clip}", "--loop", "--size", "320x180", "--serve", "0",
+                    "--model", TINY, "--snapshot-dir", snaps, stdin=terminal)
     os.close(terminal)
     camera.wait_served()
     camera.wait_for(lambda: camera.stats()["frames_out"] >= 3, what="frames")
@@ -325,10 +318,10 @@ def test_snapshot_on_enter_in_a_terminal(tmp_path):
 
 # ---- config files and bad input -------------------------------------------------------------------
 
-def test_command_line_wins_over_config_and_relative_paths_follow_the_config(tmp_path):
+def test_command_line_wins_over_config_and_relative_paths_follow_the_config(tmp_path, clip):
     (tmp_path / "conf").mkdir()
     config = tmp_path / "conf" / "pibokeh.toml"
-    config.write_text(f'source = "video:{need(VIDEO)}"\nmodel = "{need(FLOAT257)}"\nmax-frames = 50\n'
+    config.write_text(f'source = "video:{clip}"\nmodel = "{TINY}"\nmax-frames = 50\n'
                       'record = "rec.mp4"\nsize = "320x180"\nclasses = ["person", "cat"]\nquiet = true\n')
     camera = Camera("--config", config, "--max-frames", 4, cwd=tmp_path)
     assert camera.finish() == 0, camera.stderr
@@ -347,7 +340,7 @@ def test_command_line_wins_over_config_and_relative_paths_follow_the_config(tmp_
 def test_bad_config_files_are_one_line_errors(tmp_path, content, words):
     config = tmp_path / "bad.toml"
     config.write_text(content)
-    line = one_line_error(Camera("--config", config, "--model", need(FLOAT257)), 2)
+    line = one_line_error(Camera("--config", config, "--model", TINY), 2)
     assert str(config) in line and words in line
 
 
@@ -363,12 +356,12 @@ def test_bad_config_files_are_one_line_errors(tmp_path, content, words):
     (["--source", "video:COPY", "--record", "COPY"], "would overwrite the input video"),
     (["--source", "video:VIDEO", "--record", "/no/such/dir/out.mp4"], "/no/such/dir: cannot write here"),
 ])
-def test_bad_input_is_one_line_and_no_traceback(tmp_path, args, words):
+def test_bad_input_is_one_line_and_no_traceback(tmp_path, args, words, clip):
     if any("COPY" in a for a in args):  # a copy: were the check to fail, only it would be lost
-        shutil.copy(need(VIDEO), tmp_path / "clip.mp4")
-    args = [a.replace("VIDEO", str(need(VIDEO))).replace("COPY", str(tmp_path / "clip.mp4")) for a in args]
+        shutil.copy(clip, tmp_path / "clip.mp4")
+    args = [a.replace("VIDEO", str(clip)).replace("COPY", str(tmp_path / "clip.mp4")) for a in args]
     if "--model" not in args:
-        args += ["--model", str(need(FLOAT257))]
+        args += ["--model", str(TINY)]
     if os.geteuid() == 0 and "127.0.0.1:1" in args:
         args[args.index("127.0.0.1:1")] = "256.0.0.1:80"  # root may bind port 1; an invalid address fails for anyone
         words = "cannot serve on 256.0.0.1:80"
@@ -379,5 +372,5 @@ def test_bad_input_is_one_line_and_no_traceback(tmp_path, args, words):
 def test_bad_option_values_are_usage_errors():
     for args in (["--size", "big"], ["--fps", "-3"], ["--smooth", "2"], ["--serve", "localhost"],
                  ["--infer-every", "0"]):
-        proc = subprocess.run(pibokeh_cmd() + ["camera", *args], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(command() + ["camera", *args], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

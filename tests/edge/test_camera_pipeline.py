@@ -7,14 +7,16 @@ import time
 import cv2
 import numpy as np
 import pytest
+from pibokeh import core
+from pibokeh.camera.pipeline import END, Latest, LiveSettings, Pipeline, binarize, smooth_mask
+from pibokeh.camera.snapshots import SnapshotSink
+from pibokeh.camera.sources import LiveSource, SourceLost
+from pibokeh.errors import InputError
+from pibokeh.frames import FrameSink
+from pibokeh.model import Segmenter
+from pibokeh.video import VideoFileSink
 
-from edge import core
-from edge.cameras import LiveSource, SourceLost
-from edge.model import Segmenter
-from edge.pipeline import END, Latest, Pipeline, Settings, SnapshotSink, binarize, smooth_mask
-from edge.sinks import FrameSink, VideoFileSink
-from edge.sources import InputError
-from tests.conftest import FLOAT257, need
+from tests.conftest import TINY
 
 
 class Synthetic(LiveSource):
@@ -50,7 +52,7 @@ class Collect(FrameSink):
 
 @pytest.fixture(scope="module")
 def segmenter():
-    return Segmenter(need(FLOAT257), threads=1)
+    return Segmenter(TINY, threads=1)
 
 
 def run(pipeline: Pipeline, timeout: float = 60.0) -> Pipeline:
@@ -101,7 +103,7 @@ def test_smoothing_stops_a_flickering_edge():
 # ---- the pipeline --------------------------------------------------------------------------------
 
 def test_max_frames_gives_exactly_that_many_composited_frames(segmenter, tmp_path):
-    green = Settings(style=core.Style(background=core.Color((0, 255, 0))))
+    green = LiveSettings(style=core.Style(background=core.Color((0, 255, 0))))
     sink = VideoFileSink(tmp_path / "out.mp4", 25, (160, 120))
     collect = Collect()
     source = Synthetic()
@@ -117,14 +119,14 @@ def test_max_frames_gives_exactly_that_many_composited_frames(segmenter, tmp_pat
 
 def test_finite_source_ends_the_pipeline(segmenter):
     collect = Collect()
-    pipeline = run(Pipeline(Synthetic(frames=6, fps=30), segmenter, Settings(), [collect]))
+    pipeline = run(Pipeline(Synthetic(frames=6, fps=30), segmenter, LiveSettings(), [collect]))
     assert pipeline.error is None and 1 <= len(collect.frames) <= 6
     assert pipeline.snapshot()["state"] == "finished"
 
 
 def test_a_slow_output_drops_frames_instead_of_building_latency(segmenter):
     slow = Collect(delay=0.08)
-    pipeline = run(Pipeline(Synthetic(fps=100), segmenter, Settings(), [slow], duration=1.5))
+    pipeline = run(Pipeline(Synthetic(fps=100), segmenter, LiveSettings(), [slow], duration=1.5))
     stats = pipeline.snapshot()
     assert stats["dropped"] > stats["frames_out"]  # most frames were skipped, not queued
     assert stats["frames_in"] > 2 * stats["frames_out"]
@@ -136,7 +138,7 @@ def test_a_slow_output_drops_frames_instead_of_building_latency(segmenter):
 
 def test_infer_every_reuses_the_mask(segmenter):
     collect = Collect()
-    pipeline = run(Pipeline(Synthetic(fps=40), segmenter, Settings(infer_every=4), [collect], max_frames=20))
+    pipeline = run(Pipeline(Synthetic(fps=40), segmenter, LiveSettings(infer_every=4), [collect], max_frames=20))
     stats = pipeline.snapshot()
     segmented = stats["frames_in"] - pipeline._frames.dropped
     assert stats["inferences"] <= -(-segmented // 4) + 1
@@ -145,12 +147,12 @@ def test_infer_every_reuses_the_mask(segmenter):
 
 def test_update_changes_the_look_without_stopping(segmenter):
     collect = Collect()
-    pipeline = Pipeline(Synthetic(fps=50), segmenter, Settings(style=core.Style(background=core.Color((0, 0, 255)))),
+    pipeline = Pipeline(Synthetic(fps=50), segmenter, LiveSettings(style=core.Style(background=core.Color((0, 0, 255)))),
                         [collect], max_frames=60)
     pipeline.start()
     while len(collect.frames) < 10:
         time.sleep(0.01)
-    pipeline.update(Settings(style=core.Style(background=core.Color((255, 0, 0)))))
+    pipeline.update(LiveSettings(style=core.Style(background=core.Color((255, 0, 0)))))
     assert pipeline.wait(60)
     pipeline.join()
     assert np.all(collect.frames[0] == (0, 0, 255)) and np.all(collect.frames[-1] == (255, 0, 0))
@@ -168,7 +170,7 @@ def test_a_lost_source_is_reopened(segmenter):
         reopened.append("ok")
         return Synthetic()
     first = Synthetic(lose_after=5)
-    pipeline = run(Pipeline(first, segmenter, Settings(), [Collect()], reopen=reopen, max_frames=15,
+    pipeline = run(Pipeline(first, segmenter, LiveSettings(), [Collect()], reopen=reopen, max_frames=15,
                             backoff=0.01, log=logs.append))
     assert pipeline.error is None and pipeline.stats.frames_out == 15
     assert pipeline.stats.reconnects == 1 and reopened == ["failed", "ok"] and first.closed
@@ -180,7 +182,7 @@ def test_a_source_lost_for_good_ends_with_an_error(segmenter, tmp_path):
 
     def reopen():
         raise InputError("synthetic: no such camera")
-    pipeline = run(Pipeline(Synthetic(lose_after=8), segmenter, Settings(), [sink], reopen=reopen,
+    pipeline = run(Pipeline(Synthetic(lose_after=8), segmenter, LiveSettings(), [sink], reopen=reopen,
                             retries=2, backoff=0.01, log=lambda m: None))
     sink.close()
     assert "gave up after 2 reconnect attempts" in pipeline.error
@@ -191,7 +193,7 @@ def test_a_source_lost_for_good_ends_with_an_error(segmenter, tmp_path):
 
 
 def test_stop_from_outside_finishes(segmenter):
-    pipeline = Pipeline(Synthetic(fps=50), segmenter, Settings(), [Collect()])
+    pipeline = Pipeline(Synthetic(fps=50), segmenter, LiveSettings(), [Collect()])
     pipeline.start()
     time.sleep(0.3)
     pipeline.join()

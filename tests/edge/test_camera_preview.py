@@ -10,8 +10,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-
-from edge.preview import BOUNDARY, PreviewHub, PreviewServer, healthy_while
+from pibokeh.camera.preview import BOUNDARY, PreviewHub, PreviewServer, healthy_while
 
 
 def frame(level: int, size=(64, 48)) -> np.ndarray:

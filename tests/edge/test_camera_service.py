@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pibokeh.camera.config import read_config
+from pibokeh.camera.options import LIVE
 
-from edge.camera_cli import LIVE, read_config
 from tests.conftest import FLOAT257, VIDEO, need
 
 ROOT = Path(__file__).resolve().parents[2]

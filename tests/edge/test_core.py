@@ -1,11 +1,10 @@
-"""The core on synthetic arrays, against expectations computed independently of edge.core."""
+"""The core on synthetic arrays, against expectations computed independently of pibokeh.core."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
-
-from edge import core
+from pibokeh import core
 
 
 def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None, peak: float = 255.0) -> float:
@@ -60,7 +59,7 @@ def test_refine_mask_of_an_empty_or_full_mask():
 def test_fast_blur_matches_exact_blur_over_the_background():
     img = scene()
     background = person_mask() == 0
-    exact = cv2.GaussianBlur(img, (251, 251), 0)  # independent of edge.core
+    exact = cv2.GaussianBlur(img, (251, 251), 0)  # independent of pibokeh.core
     fast = core.fast_blur(img, 251)
     assert fast.shape == img.shape and fast.dtype == img.dtype
     assert psnr(fast, exact, background) >= 35.0

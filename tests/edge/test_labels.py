@@ -1,6 +1,5 @@
 import pytest
-
-from edge.labels import LABELS, class_ids
+from pibokeh.labels import LABELS, class_ids
 
 
 def test_names_ids_and_aliases():

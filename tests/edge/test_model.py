@@ -9,9 +9,12 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from pibokeh.backends import available_backends
+from pibokeh.errors import ModelError
+from pibokeh.model import Segmenter, fit_input, letterbox
 
-from edge.model import ModelError, Segmenter, available_backends, letterbox
-from tests.conftest import CORAL, CORAL_DM05, FLOAT257, MODELS, VOC, need
+from tests.conftest import CORAL, CORAL_DM05, FLOAT257, MODELS, TINY, TINY_LABELS, VOC, need
+from tests.helpers import iou, scene
 
 FAMILIES = [CORAL, CORAL_DM05, FLOAT257]
 
@@ -97,10 +100,26 @@ def test_letterbox_keeps_aspect_and_pads_bottom_right():
     assert np.all(rgb[:32] == (255, 0, 0)) and np.all(rgb[32:] == 128)
 
 
+def test_frame_shaped_frames_fill_the_input_without_padding():
+    frame = np.zeros((90, 160, 3), np.uint8)
+    frame[:, :80] = (0, 0, 255)  # left half red, BGR
+    rgb, valid = fit_input(frame, (36, 64))  # 16:9 model, 16:9 frame: a plain resize
+    assert valid == (36, 64) and rgb.shape == (36, 64, 3)
+    assert np.all(rgb[:, :31] == (255, 0, 0)) and np.all(rgb[:, 33:] == 0)
+    rgb, valid = fit_input(frame, (64, 64))  # square model: letterboxed as before
+    assert valid == (36, 64) and np.all(rgb[36:] == 128)
+
+
+def test_tiny_models_find_the_red_block():
+    for model in (TINY, TINY_LABELS):
+        seg = Segmenter(model, threads=1)
+        image, truth = scene((320, 240), 4)
+        assert iou(seg.classes(image) == 15, truth) > 0.9
+
+
 def test_segmenter_reads_the_card(tmp_path):
-    need(FLOAT257)
     model = tmp_path / "m.tflite"
-    shutil.copy(FLOAT257, model)
+    shutil.copy(TINY, model)
     labels = [f"c{i}" for i in range(21)]
     (tmp_path / "m.json").write_text(json.dumps({"family": "test family", "labels": labels,
                                                  "input": {"mean": 127.5, "std": 127.5}}))
@@ -108,13 +127,14 @@ def test_segmenter_reads_the_card(tmp_path):
     assert seg.family == "test family" and seg.labels == tuple(labels) and seg.card["labels"] == labels
 
 
-def test_both_backends_agree_on_the_float_model():
-    need(FLOAT257)
+@pytest.mark.parametrize("model", [TINY, TINY_LABELS, FLOAT257], ids=["tiny", "tiny-int8", "float257"])
+def test_both_backends_agree(model):
+    need(model)
     if "tflite_runtime" not in available_backends():
         pytest.skip("tflite_runtime is not installed in this environment")
-    image = cv2.imread(str(sorted(need(VOC).glob("*.jpg"))[0]))
-    a = Segmenter(FLOAT257, backend="ai_edge_litert", threads=2).predict(image)
-    b = Segmenter(FLOAT257, backend="tflite_runtime", threads=2).predict(image)
+    image = cv2.imread(str(sorted(VOC.glob("*.jpg"))[0])) if VOC.is_dir() else scene((320, 240))[0]
+    a = Segmenter(model, backend="ai_edge_litert", threads=2).predict(image)
+    b = Segmenter(model, backend="tflite_runtime", threads=2).predict(image)
     assert a.shape == b.shape and np.mean(a == b) > 0.995
 
 
@@ -126,8 +146,8 @@ def test_clear_errors_for_files_that_are_not_usable_models(tmp_path):
     with pytest.raises(ModelError, match="no such model file"):
         Segmenter(tmp_path / "missing.tflite")
     truncated = tmp_path / "truncated.tflite"
-    truncated.write_bytes(need(FLOAT257).read_bytes()[:20000])
-    with pytest.raises(ModelError):
+    truncated.write_bytes(TINY.read_bytes()[:1000])
+    with pytest.raises(ModelError, match="cannot load"):
         Segmenter(truncated)
 
 
@@ -140,20 +160,21 @@ def test_edgetpu_model_gets_a_clear_error():
 def test_missing_interpreter_is_reported():
     if "tensorflow" in available_backends():
         pytest.skip("TensorFlow is installed here; the edge-only environment checks this")
-    need(FLOAT257)
     with pytest.raises(ModelError, match="tensorflow is not installed"):
-        Segmenter(FLOAT257, backend="tensorflow")
+        Segmenter(TINY, backend="tensorflow")
 
 
 def test_edge_never_imports_tensorflow():
-    code = ("import sys, edge.cli, edge.batch, edge.model, edge.core, edge.registry; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
+    code = ("import sys, pibokeh.cli, pibokeh.batch, pibokeh.model, pibokeh.core, pibokeh.registry; "
+            "pibokeh.cli.build_parser(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')"
+            " or m.startswith('pibokeh.convert')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_integer_inputs_follow_their_quantization():
-    from edge.model import quantized_input_lut
+    from pibokeh.model import quantized_input_lut
     # Coral's input (scale 1/128, zero point 128) is within a step of raw RGB: fed raw
     assert np.array_equal(quantized_input_lut(np.dtype(np.uint8), 1 / 128, 128), np.arange(256))
     # a converter's input calibrated on [-1, 1] (scale 2/255, zero point 128): raw as well

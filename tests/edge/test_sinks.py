@@ -4,8 +4,10 @@ import stat
 
 import numpy as np
 import pytest
-
-from edge.sinks import OutputError, VideoFileSink, atomic_path, write_image
+from pibokeh.errors import OutputError
+from pibokeh.files import atomic_path
+from pibokeh.images import write_image
+from pibokeh.video import VideoFileSink
 
 
 def umask() -> int:

@@ -6,8 +6,10 @@ import struct
 import cv2
 import numpy as np
 import pytest
-
-from edge.sources import InputError, VideoFileSource, expand_inputs, read_image, to_bgr8
+from pibokeh.errors import InputError
+from pibokeh.images import read_image, to_bgr8
+from pibokeh.inputs import expand_inputs
+from pibokeh.video import VideoFileSource
 
 
 def jpeg_with_orientation(image: np.ndarray, orientation: int) -> bytes:

@@ -3,24 +3,25 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
+import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from tests import helpers
 from tests.full import tiny_graph
 
 ROOT = Path(__file__).resolve().parents[2]
+HOME = Path(tempfile.mkdtemp(prefix="pibokeh-full-tests-"))  # data folder and cache of these tests
 
 
 def run_tool(name: str, *args, cwd: Path = ROOT, env: dict | None = None, timeout: int = 1800,
              python: str | None = None) -> subprocess.CompletedProcess:
-    """Run a console script of an environment (default: this one) and capture its output."""
-    script = Path(python or sys.executable).with_name(name)
-    return subprocess.run([str(script), *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+    """Run a console script of an environment (default: this one) in a clean environment."""
+    return helpers.run(helpers.command(name, python) + list(args), env=helpers.clean_env(HOME, env),
+                       timeout=timeout, cwd=cwd)
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def photos(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("photos")
     rng = np.random.default_rng(3)
     for i in range(12):
-        image, mask = tiny_graph.red_square((90 + 7 * i, 120 + 5 * i))
+        image, mask = helpers.red_square((90 + 7 * i, 120 + 5 * i))
         background = mask == 0
         b, g = rng.integers(60, 200, 2)
         noise = rng.integers(-15, 15, (int(background.sum()), 3))

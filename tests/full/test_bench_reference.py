@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from pibokeh import bench
 
-from edge import bench
 from tests.conftest import CORAL, CORAL_DM05, FLOAT257, ROOT, SHARED, VIDEO, VOC, need
 
 SCRIPT = ROOT / "scripts" / "bench_reference.py"

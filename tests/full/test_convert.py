@@ -11,23 +11,12 @@ import threading
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
-from tests.full import tiny_graph
 from tests.full.conftest import run_tool
+from tests.helpers import iou, one_line_error, red_square
 
 MODES = ["float32", "fp16", "dynamic", "int8"]
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc.stderr.strip().splitlines()[-1]
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    return float(((a > 0) & (b > 0)).sum() / max(((a > 0) | (b > 0)).sum(), 1))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -45,7 +34,7 @@ def test_every_mode_converts_and_runs_in_the_edge_environment(mode, tiny_pb, pho
     if mode == "int8":
         assert card["calibration"]["images"] == 24  # every image of the folder, ground truths included
     # the edge-only environment runs it, without TensorFlow
-    image, truth = tiny_graph.red_square((150, 200))
+    image, truth = red_square((150, 200))
     cv2.imwrite(str(tmp_path / "red.png"), image)
     masks = tmp_path / "masks"
     proc = run_tool("pibokeh", "mask", tmp_path / "red.png", "-o", masks, "--model", out, python=edge_python)

@@ -41,13 +41,3 @@ def build(path: Path, size: int = 65) -> Path:
         tf.identity(tf.cast(labels, tf.int32), name="SemanticPredictions")
     path.write_bytes(graph.as_graph_def().SerializeToString())
     return path
-
-
-def red_square(size: tuple[int, int] = (120, 160)) -> tuple[np.ndarray, np.ndarray]:
-    """A BGR test image with a red square on grey, and the square's mask."""
-    image = np.full(size + (3,), 110, np.uint8)
-    mask = np.zeros(size, np.uint8)
-    h, w = size
-    image[h // 4: 3 * h // 4, w // 4: w // 2] = (20, 20, 230)
-    mask[h // 4: 3 * h // 4, w // 4: w // 2] = 255
-    return image, mask

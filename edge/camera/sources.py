@@ -21,7 +21,10 @@ from typing import Callable, Optional
 import cv2
 import numpy as np
 
-from .sources import FrameSource, InputError, VideoFileSource, to_bgr8
+from ..errors import InputError
+from ..frames import FrameSource
+from ..images import to_bgr8
+from ..video import VideoFileSource
 
 Size = Optional[tuple[int, int]]  # (width, height)
 

@@ -17,15 +17,16 @@ import threading
 import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from importlib import resources
 from typing import Any, Callable
 
 import numpy as np
 
-from .sinks import FrameSink, OutputError, encode_image
+from ..errors import OutputError
+from ..frames import FrameSink
+from ..images import encode_image
 
 BOUNDARY = "pibokehframe"
-PAGE = Path(__file__).with_name("static") / "index.html"
 JsonFn = Callable[[], dict[str, Any]]
 
 
@@ -96,7 +97,7 @@ class PreviewServer(ThreadingHTTPServer):
         self.healthy = healthy or (lambda: (True, "ok"))
         self.max_clients = max_clients
         self.send_timeout = send_timeout
-        self.page = PAGE.read_bytes()
+        self.page = resources.files(__package__).joinpath("static/index.html").read_bytes()
         self.clients = 0
         self.served = 0
         self._clients_lock = threading.Lock()

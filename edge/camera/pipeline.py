@@ -14,23 +14,21 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import core
-from .cameras import LiveSource, SourceLost, open_with_retries
-from .model import Segmenter
-from .sinks import FrameSink, OutputError, write_image
-from .sources import InputError
+from .. import core
+from ..errors import InputError, PibokehError
+from ..frames import FrameSink
+from ..model import Segmenter
+from .sources import LiveSource, SourceLost, open_with_retries
 
 END = object()  # what the capture stage posts when a finite source is over
 
 
 @dataclass(frozen=True)
-class Settings:
+class LiveSettings:
     """What can change while running (SIGHUP): classes, look, inference rate, smoothing."""
     class_ids: tuple[int, ...] = (15,)
     style: core.Style = core.Style()
@@ -143,36 +141,6 @@ class Stats:
         self.ms[stage] = value if old == 0.0 else 0.8 * old + 0.2 * value
 
 
-class SnapshotSink(FrameSink):
-    """JPEG snapshots of the output into a folder: every `every` seconds and whenever `request()`ed."""
-
-    def __init__(self, folder: str | Path, every: float = 0.0):
-        self.folder = Path(folder)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"{self.folder}: cannot create the snapshot folder ({exc.strerror or exc})") from None
-        self.every = every
-        self.saved: list[Path] = []
-        self._wanted = threading.Event()
-        self._last = 0.0
-
-    def request(self) -> None:
-        self._wanted.set()
-
-    def write(self, frame: np.ndarray) -> None:
-        now = time.monotonic()
-        due = self.every > 0 and now - self._last >= self.every
-        if not (due or self._wanted.is_set()):
-            return
-        self._wanted.clear()
-        self._last = now
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
-        path = self.folder / f"snapshot-{stamp}.jpg"
-        write_image(path, frame, quality=90)
-        self.saved.append(path)
-
-
 class Pipeline:
     """Runs a live source through a segmenter into outputs until the source ends, a frame or time
     limit is reached, `stop()` is called, or the source is lost for good.
@@ -181,7 +149,7 @@ class Pipeline:
     waits from `backoff` seconds. `error` holds the one-line reason when it ended by failure.
     """
 
-    def __init__(self, source: LiveSource, segmenter: Segmenter, settings: Settings,
+    def __init__(self, source: LiveSource, segmenter: Segmenter, settings: LiveSettings,
                  outputs: Sequence[FrameSink], *, reopen: Callable[[], LiveSource] | None = None,
                  max_frames: int = 0, duration: float = 0.0, retries: int = 3, backoff: float = 0.5,
                  log: Callable[[str], None] = lambda message: print(f"pibokeh: {message}", file=sys.stderr)):
@@ -233,7 +201,7 @@ class Pipeline:
     def running(self) -> bool:
         return not self._done.is_set()
 
-    def update(self, settings: Settings | None = None, segmenter: Segmenter | None = None) -> None:
+    def update(self, settings: LiveSettings | None = None, segmenter: Segmenter | None = None) -> None:
         """Swap settings and/or the model; the next frame uses them, nothing is restarted."""
         with self._lock:
             if settings is not None:
@@ -276,7 +244,7 @@ class Pipeline:
         # A failing stage ends the whole pipeline with a message rather than leaving it hanging.
         try:
             stage()
-        except (InputError, OutputError) as exc:
+        except PibokehError as exc:
             self._fail(str(exc))
         except Exception as exc:  # a bug or an unexpected library error: still end cleanly
             self._fail(f"{threading.current_thread().name}: {type(exc).__name__}: {exc}")

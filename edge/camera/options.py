@@ -1,0 +1,80 @@
+"""The options of `pibokeh camera`, shared by its command line and its TOML config file."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..options import (
+    add_model_options,
+    add_quiet,
+    add_style_options,
+    frame_size,
+    int_in,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+
+# Options a reload (SIGHUP) applies to the running pipeline; the others need a restart.
+LIVE = frozenset({"model", "backend", "threads", "classes", "blur_kernel", "exact", "feather", "background",
+                  "infer_every", "smooth", "snapshot_every"})
+# Options holding paths: relative ones in a config file are relative to the file's folder.
+PATHS = ("model", "record", "snapshot_dir")
+NOT_IN_CONFIG = frozenset({"config", "func", "command", "camera_defaults"})
+
+
+def smoothing(text: str) -> float:
+    value = non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a share in [0, 1) of the previous mask to keep, got {text!r}")
+    return value
+
+
+def address(text: str) -> tuple[str, int]:
+    """HOST:PORT, :PORT or PORT (host 127.0.0.1: the preview is private unless asked otherwise)."""
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT like 127.0.0.1:8765, got {text!r}")
+    return (host.strip("[]") or "127.0.0.1"), int(port)
+
+
+def add_camera_options(p: argparse.ArgumentParser) -> None:
+    src = p.add_argument_group("source")
+    src.add_argument("--source", default="picamera2", metavar="S",
+                     help="picamera2[:N] (default), opencv:N, opencv:/dev/videoN, video:PATH, or an "
+                          "rtsp:// / http:// URL")
+    src.add_argument("--size", type=frame_size, metavar="WxH", help="frame size (default: the source's; "
+                     "picamera2: 1280x720)")
+    src.add_argument("--fps", type=positive_float, metavar="F", help="frame rate (default: the source's)")
+    src.add_argument("--loop", action="store_true", help="video: start again at the end")
+    src.add_argument("--retries", type=int_in(0, 1000, "a number of retries"), default=3, metavar="N",
+                     help="reconnect attempts when the source is missing, busy or lost, with doubling waits "
+                          "from 0.5 s up to 30 s (default: 3)")
+    add_model_options(p)
+    add_style_options(p)
+    live = p.add_argument_group("live pipeline")
+    live.add_argument("--infer-every", type=positive_int, default=1, metavar="N",
+                      help="run the model on every Nth frame and reuse its mask in between (default: 1)")
+    live.add_argument("--smooth", type=smoothing, default=0.0, metavar="ALPHA",
+                      help="temporal mask smoothing: share of the previous mask kept, 0-0.95 (default: 0, off)")
+    out = p.add_argument_group("outputs")
+    out.add_argument("--serve", type=address, metavar="HOST:PORT",
+                     help="serve the live page, /stream.mjpg, /snapshot.jpg, /stats, /healthz, /config "
+                          "(host defaults to 127.0.0.1; port 0 picks a free one)")
+    out.add_argument("--max-clients", type=int_in(1, 1000, "a number of viewers"), default=10, metavar="N",
+                     help="most simultaneous stream viewers; more get 503 (default: 10)")
+    out.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the output (finalised on exit)")
+    out.add_argument("--snapshot-dir", type=Path, metavar="DIR",
+                     help="save JPEG snapshots here: on Enter (when run in a terminal), on SIGUSR1, "
+                          "and every --snapshot-every seconds")
+    out.add_argument("--snapshot-every", type=non_negative_float, default=0.0, metavar="S",
+                     help="snapshot interval in seconds (default: 0, only on request)")
+    stop = p.add_argument_group("stopping")
+    stop.add_argument("--max-frames", type=non_negative_int, default=0, metavar="N",
+                      help="stop after N output frames (default: 0, no limit)")
+    stop.add_argument("--duration", type=non_negative_float, default=0.0, metavar="S",
+                      help="stop after S seconds (default: 0, no limit)")
+    p.add_argument("--config", type=Path, metavar="FILE.toml",
+                   help="read any of these options from a TOML file; SIGHUP re-reads it")
+    add_quiet(p, "only errors on stderr")

@@ -1,0 +1,1 @@
+"""The `pibokeh` subcommands, one module each. Each has `register(subparsers)`; none imports another."""

@@ -1,0 +1,79 @@
+"""`pibokeh bench`: every stage of the per-frame pipeline timed, for models and thread counts."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..bench import DEFAULT_SIZE, Work, bench, describe_style, format_report, host, peak_rss_mb, prepare_frames
+from ..model_search import resolve_model
+from ..options import (
+    add_model_options,
+    add_style_options,
+    classes_from_args,
+    frame_size,
+    int_in,
+    positive_int,
+    style_from_args,
+    thread_count,
+)
+
+
+def thread_list(text: str) -> list[int]:
+    """'1,2,4' -> [1, 2, 4]."""
+    return [thread_count(part) for part in text.split(",")]
+
+
+def register(sub: Any) -> None:
+    helptext = "time every stage of the pipeline per frame, for one or several models and thread counts"
+    p = sub.add_parser("bench", help=helptext, conflict_handler="resolve", description=helptext + (
+        ". Frames come from --input (images, a folder or one video) or are synthetic; with --size they are "
+        "scaled to cover that size first (outside the timing). Prints median and p90 ms per stage, "
+        "end-to-end fps and peak RSS."))
+    add_model_options(p)
+    add_style_options(p)
+    # bench compares: --model repeats and --threads takes a list (these replace the single-valued ones)
+    p.add_argument("--model", "-m", action="append", metavar="M",
+                   help="a .tflite file or registry name; repeat to compare models (default: the default model)")
+    p.add_argument("--threads", type=thread_list, metavar="N[,N...]",
+                   help="interpreter threads, a comma list to compare, e.g. 1,2,4 (default: CPU cores, at most 4)")
+    p.add_argument("--input", "-i", nargs="+", metavar="PATH", default=[],
+                   help="images, folders or one video to take frames from (default: synthetic frames)")
+    p.add_argument("--size", type=frame_size, metavar="WxH",
+                   help=f"frame size, e.g. 1920x1080 (default: {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]} for synthetic "
+                        "frames, else the input's own size)")
+    p.add_argument("--frames", "-n", type=positive_int, default=20, metavar="N",
+                   help="timed frames per model and thread count (default: 20)")
+    p.add_argument("--warmup", type=int_in(0, 1000, "a number of warm-up frames"), default=1, metavar="N",
+                   help="untimed frames first, per model and thread count (default: 1)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    style = style_from_args(args)
+    work = Work(classes_from_args(args), style)
+    models = [resolve_model(name) for name in (args.model or [None])]
+    failed: list[tuple[Path, str]] = []
+    with tempfile.TemporaryDirectory(prefix="pibokeh-bench-") as tmp:
+        frames = prepare_frames(args.input, args.size, args.frames + args.warmup, Path(tmp))
+        try:
+            runs = bench(models, frames, work, args.frames, args.warmup, args.threads or [None],
+                         args.backend, on_error=lambda model, reason: failed.append((model, reason)))
+        finally:
+            frames.close()
+    result = {"host": host(), "input": frames.describe, "size": list(frames.size), "frames": args.frames,
+              "warmup": args.warmup, "classes": list(work.class_ids), "background": describe_style(style),
+              "runs": runs, "failed": [{"model": str(m), "reason": r} for m, r in failed],
+              "peak_rss_mb": round(peak_rss_mb(), 1)}
+    if runs:
+        print(json.dumps(result) if args.json else format_report(result))
+    for model, reason in failed:
+        print(f"pibokeh: error: {reason if str(model) in reason else f'{model}: {reason}'}", file=sys.stderr)
+    if not failed:
+        return 0
+    return 1 if runs else 2
+

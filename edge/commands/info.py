@@ -1,0 +1,32 @@
+"""`pibokeh info`: what a model is and how this machine would run it."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..options import add_model_options, open_segmenter
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("info", help="model family, tensors, card, backend and threads")
+    add_model_options(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_info)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = open_segmenter(args).describe()
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    for key in ("model", "family", "backend", "threads", "output_kind"):
+        print(f"{key:<12}{info[key]}")
+    for key in ("input", "output"):
+        t = info[key]
+        quant = t["quantization"]
+        q = f"  scale {quant['scale']:.6g} zero point {quant['zero_point']}" if quant else ""
+        print(f"{key:<12}{t['name']} {t['shape']} {t['dtype']}{q}")
+    card = info["card"]
+    print(f"{'card':<12}{json.dumps(card, indent=2) if card else 'none (read from the tensors)'}")
+    return 0

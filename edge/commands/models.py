@@ -1,0 +1,72 @@
+"""`pibokeh models` (where models are, and which one is the default) and `pibokeh fetch`."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .. import registry
+from ..errors import PibokehError
+from ..model_search import search
+from ..options import add_quiet
+from ..progress import Progress
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("models", help="list the places models are looked for, the converted and the "
+                                      "prebuilt models, and which one is the default")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("fetch", help="download registry models (sha256-verified) into the cache",
+                       description="Download models of `pibokeh models` into the cache "
+                                   "($PIBOKEH_CACHE or ~/.cache/pibokeh), verifying their sha256.")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("--mirror", metavar="URL", default=None,
+                   help="download <URL>/<file> instead of the upstream address (e.g. a local mirror)")
+    add_quiet(p, "no progress bar")
+    p.set_defaults(func=cmd_fetch)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    default = None
+    print("default model search (--model wins over all of these):")
+    for i, place in enumerate(search(), 1):
+        print(f"  {i}. {place.what:<18}{place.where}")
+        for path in place.found:
+            mark = ""
+            if default is None:
+                default, mark = path, "  <- default"
+            print(f"       {path.name:<40}{_size(path)}{mark}")
+        if not place.found:
+            print("       (none)")
+    print("prebuilt models (`pibokeh fetch NAME`):")
+    for entry in registry.registry():
+        state = "downloaded" if registry.cached_path(entry).is_file() else "not downloaded"
+        print(f"  {entry.name:<34}{entry.size_bytes / 1e6:5.1f} MB  {entry.license:<11}{state}")
+        print(f"  {'':<34}{entry.family}")
+    return 0
+
+
+def _size(path) -> str:
+    try:
+        return f"{path.stat().st_size / 1e6:6.1f} MB"
+    except OSError:
+        return "  missing"
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    failures = 0
+    for name in args.names:
+        try:
+            entry = registry.lookup(name)
+            bar = Progress(entry.size_bytes, f"fetch {entry.name}", enabled=not args.quiet)
+            path = registry.fetch(entry, mirror=args.mirror,
+                                  progress=lambda done, total: bar.update(done - bar.done))
+            bar.close()
+            print(path)
+        except PibokehError as exc:
+            print(f"pibokeh: error: {exc}", file=sys.stderr)
+            failures += 1
+    if not failures:
+        return 0
+    return 1 if failures < len(args.names) else 2

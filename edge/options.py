@@ -1,0 +1,178 @@
+"""Command-line building blocks every command shares: the parser class, value types with sane
+ranges, the option groups (model, style, classes, --quiet), and turning parsed options into the
+objects the runtime works with. Commands import this module; it imports no command."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+from . import core
+from .backends import BACKENDS
+from .errors import InputError
+from .images import read_image
+from .labels import class_ids
+from .model import Segmenter
+from .model_search import resolve_model
+
+COLOURS = {  # RGB, as people write colours
+    "black": (0, 0, 0), "white": (255, 255, 255), "gray": (128, 128, 128), "grey": (128, 128, 128),
+    "red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0),
+    "cyan": (0, 255, 255), "magenta": (255, 0, 255),
+}
+MAX_KERNEL = 1001   # px: a 1001 Gaussian already blurs a 4K frame to mush; more only costs time
+MAX_THREADS = 64
+MAX_SIDE = 16384    # px: the largest frame side any option accepts
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit 2) instead of usage dumps."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# ---- value types --------------------------------------------------------------------------------
+
+def int_in(low: int, high: int, what: str = "a whole number") -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`."""
+    def parse(text: str) -> int:
+        stripped = text.strip()
+        digits = stripped[1:] if stripped.startswith("-") else stripped
+        value = int(stripped) if digits.isdigit() and len(digits) < 12 else None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {what} from {low} to {high}, got {text!r}")
+        return value
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+positive_int = int_in(1, 10**9, "a positive whole number")
+non_negative_int = int_in(0, 10**9, "a whole number")
+thread_count = int_in(1, MAX_THREADS, "a thread count")
+
+
+def odd_kernel(text: str, low: int = 1) -> int:
+    """An odd kernel size in px, at most MAX_KERNEL (0 allowed when `low` is 0: off)."""
+    value = int_in(low, MAX_KERNEL, "a kernel size in px")(text)
+    if value and value % 2 == 0:
+        raise argparse.ArgumentTypeError(f"kernel sizes must be odd, got {value}")
+    return value
+
+
+def odd_or_zero(text: str) -> int:
+    return odd_kernel(text, low=0)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 1e9:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        if float(text) == 0:
+            return 0.0
+    except ValueError:
+        pass
+    return positive_float(text)
+
+
+def frame_size(text: str) -> tuple[int, int]:
+    """'1920x1080' -> (1920, 1080): WIDTHxHEIGHT, each side from 16 to MAX_SIDE px."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and 16 <= int(p) <= MAX_SIDE for p in parts):
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720 (each 16 to {MAX_SIDE}), "
+                                         f"got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+# ---- option groups ------------------------------------------------------------------------------
+
+def add_quiet(parser: argparse.ArgumentParser, help: str = "no progress bar or summary") -> None:  # noqa: A002
+    parser.add_argument("--quiet", "-q", action="store_true", help=help)
+
+
+def add_classes(parser: argparse.ArgumentParser, what: str = "to keep sharp") -> None:
+    parser.add_argument("--classes", default="person", metavar="LIST",
+                        help=f"PASCAL classes {what}, names or ids, e.g. person,car (default: person)")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", "-m", metavar="M",
+                        help="a .tflite file or a registry name (default: $PIBOKEH_MODEL, then the newest "
+                             "converted model in the user data folder, then a fetched one; see `pibokeh models`)")
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="TFLite interpreter (default: the first installed of " + ", ".join(BACKENDS) + ")")
+    parser.add_argument("--threads", type=thread_count, metavar="N",
+                        help=f"interpreter threads, 1 to {MAX_THREADS} (default: CPU cores, at most 4)")
+
+
+def add_style_options(parser: argparse.ArgumentParser) -> None:
+    add_classes(parser)
+    parser.add_argument("--blur-kernel", type=odd_kernel, default=core.BLUR_KERNEL, metavar="K",
+                        help=f"Gaussian kernel of the background blur, odd px up to {MAX_KERNEL} "
+                             f"(default: {core.BLUR_KERNEL})")
+    parser.add_argument("--exact", action="store_true",
+                        help="the reference path: full-resolution Gaussian of the whole frame (slow, and the "
+                             "person's colours bleed into the background); default is a fast, halo-free blur")
+    parser.add_argument("--feather", type=odd_or_zero, default=0, metavar="K",
+                        help=f"soften the mask edge with a K px Gaussian, odd, up to {MAX_KERNEL} "
+                             "(default: 0, a hard edge)")
+    parser.add_argument("--background", default="blur", metavar="B",
+                        help="blur (default), a colour (green, '#00ff00', '0,255,0'), an image file to put "
+                             "behind, or transparent (PNG with alpha = mask)")
+
+
+# ---- from options to objects --------------------------------------------------------------------
+
+def parse_background(value: str, kernel: int = core.BLUR_KERNEL) -> core.Background:
+    """blur | transparent | a colour name, #rrggbb or r,g,b | an image file."""
+    text = value.strip()
+    low = text.lower()
+    if low == "blur":
+        return core.Blur(kernel)
+    if low in ("transparent", "none", "alpha"):
+        return core.Transparent()
+    if Path(text).is_file():
+        return core.Replace(read_image(text))
+    rgb = _parse_colour(low)
+    if rgb is None:
+        raise InputError(f"background {value!r} is not blur, transparent, a colour or an image file")
+    return core.Color((rgb[2], rgb[1], rgb[0]))
+
+
+def _parse_colour(text: str) -> tuple[int, int, int] | None:
+    if text in COLOURS:
+        return COLOURS[text]
+    if text.startswith("#") and len(text) == 7:
+        try:
+            return tuple(int(text[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+        except ValueError:
+            return None
+    parts = text.split(",")
+    if len(parts) == 3 and all(p.strip().isdigit() and int(p) <= 255 for p in parts):
+        return tuple(int(p) for p in parts)  # type: ignore[return-value]
+    return None
+
+
+def style_from_args(args: argparse.Namespace) -> core.Style:
+    return core.Style(background=parse_background(args.background, args.blur_kernel),
+                      feather=args.feather, exact=args.exact)
+
+
+def classes_from_args(args: argparse.Namespace) -> tuple[int, ...]:
+    try:
+        return tuple(class_ids(args.classes))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def open_segmenter(args: argparse.Namespace) -> Segmenter:
+    """The Segmenter that --model, --backend and --threads ask for."""
+    return Segmenter(resolve_model(args.model), backend=args.backend, threads=args.threads)

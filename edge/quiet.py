@@ -1,0 +1,59 @@
+"""Native libraries' chatter (TFLite delegates, TensorFlow, FFmpeg, libpng) kept off the user's stderr.
+
+Native code writes straight to file descriptor 2, past Python's `sys.stderr`. `native_stderr_silenced`
+points that descriptor at /dev/null while Python's own `sys.stderr` (messages, progress bars,
+warnings) keeps writing to the real one. PIBOKEH_VERBOSE=1 keeps everything, for debugging a crash.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from typing import Iterator
+
+_lock = threading.Lock()
+_depth = 0  # nested or concurrent uses share the one redirection
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    global _depth
+    if os.environ.get("PIBOKEH_VERBOSE"):
+        yield
+        return
+    with _lock:
+        _depth += 1
+        outer = _depth == 1
+    try:
+        if outer:
+            with _redirected():
+                yield
+        else:
+            yield
+    finally:
+        with _lock:
+            _depth -= 1
+
+
+@contextlib.contextmanager
+def _redirected() -> Iterator[None]:
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable stderr (closed, or embedded)
+        yield
+        return
+    python_stderr = sys.stderr
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -1,0 +1,98 @@
+"""What many tests share: running the installed commands in a clean environment, checking one-line
+errors, and synthetic pictures and clips that the tiny test models understand (red = "person")."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# Settings a developer's shell (or a demo run) may have that must not leak into a test.
+PRIVATE_ENV = ("PIBOKEH_MODEL", "PIBOKEH_HOME", "PIBOKEH_CACHE", "XDG_DATA_HOME", "XDG_CACHE_HOME",
+               "FAKE_PICAMERA2")
+
+
+def command(name: str = "pibokeh", python: str | None = None) -> list[str]:
+    """The installed console script of an environment (default: this one), else `python -m`."""
+    script = Path(python or sys.executable).with_name(name)
+    if script.exists():
+        return [str(script)]
+    module = "pibokeh" if name == "pibokeh" else "pibokeh.convert.cli"
+    return [python or sys.executable, "-m", module]
+
+
+def clean_env(home: Path, extra: dict | None = None) -> dict[str, str]:
+    """os.environ without the user's pibokeh settings, with models and cache under `home`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PRIVATE_ENV)}
+    env.update({"PIBOKEH_HOME": str(home / "home"), "PIBOKEH_CACHE": str(home / "cache")})
+    env.update(extra or {})
+    return env
+
+
+def run(args: list, env: dict | None = None, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, timeout=timeout,
+                          **kwargs)
+
+
+def error_line(stderr: str) -> str:
+    """The one error line of a command's stderr (there must be exactly one, and no traceback)."""
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def one_line_error(proc: subprocess.CompletedProcess, code: int = 2) -> str:
+    """Assert that a command failed with `code` and one error line; return that line."""
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    return error_line(proc.stderr)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ---- synthetic pictures: the tiny test models call red things "person" -----------------------------
+
+def red_square(size: tuple[int, int] = (120, 160)) -> tuple[np.ndarray, np.ndarray]:
+    """A BGR test image with a red square on grey, and the square's mask (h, w = `size`)."""
+    image = np.full(size + (3,), 110, np.uint8)
+    mask = np.zeros(size, np.uint8)
+    h, w = size
+    image[h // 4: 3 * h // 4, w // 4: w // 2] = (20, 20, 230)
+    mask[h // 4: 3 * h // 4, w // 4: w // 2] = 255
+    return image, mask
+
+
+def scene(size: tuple[int, int], t: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Frame `t` of a moving scene, (w, h) = `size`: a red block drifting over a textured, never red
+    background, and the block's mask. Textured so that blurring it is visible."""
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width]
+    stripes = ((x // 8 + y // 8 + t) % 2).astype(np.uint8)
+    image = np.dstack([90 + 60 * stripes, 140 - 50 * stripes, np.full_like(stripes, 70)]).astype(np.uint8)
+    mask = np.zeros((height, width), np.uint8)
+    bw, bh = width // 3, height // 2
+    left = (width // 6 + 3 * t) % max(1, width - bw)
+    top = height // 4
+    image[top:top + bh, left:left + bw] = (20, 20, 230)
+    mask[top:top + bh, left:left + bw] = 255
+    return image, mask
+
+
+def write_clip(path: Path, frames: int = 45, size: tuple[int, int] = (320, 240), fps: float = 30.0) -> Path:
+    """An MP4 of `scene` frames (OpenCV's always-available MPEG-4 writer)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened()
+    for t in range(frames):
+        writer.write(scene(size, t)[0])
+    writer.release()
+    return path
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float(((a > 0) & (b > 0)).sum() / max(((a > 0) | (b > 0)).sum(), 1))

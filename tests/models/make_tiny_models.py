@@ -1,0 +1,74 @@
+"""Make the tiny test models of tests/models from the tiny DeepLab-shaped graph of tests/full,
+with this repository's own converter, so that the runtime's tests run without ../shared:
+
+    .venv-full/bin/python tests/models/make_tiny_models.py
+
+tiny_float.tflite (+ its card tiny_float.json): float32 input, scores [1,65,65,21], as converted
+models come; tiny_labels.tflite: uint8 input, int8 inside, labels [1,65,65] and no card, like
+Google's Coral models. Both call red things "person" (class 15). tests/full/test_tiny_models.py
+checks that the committed files still come out of this script.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(ROOT))
+
+from tests import helpers  # noqa: E402
+from tests.full import tiny_graph  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+SIZE = 65
+
+
+def calibration_photos(folder: Path, count: int = 12) -> Path:
+    """Red squares on varied, never red backgrounds (the tiny model's 'person' is red)."""
+    rng = np.random.default_rng(3)
+    for i in range(count):
+        image, mask = helpers.red_square((90 + 7 * i, 120 + 5 * i))
+        background = mask == 0
+        b, g = rng.integers(60, 200, 2)
+        noise = rng.integers(-15, 15, (int(background.sum()), 3))
+        image[background] = np.clip(np.array([b, g, min(b, g) - 30]) + noise, 0, 255)
+        cv2.imwrite(str(folder / f"p{i:02d}.png"), image)
+    return folder
+
+
+def convert(graph: Path, out: Path, *args: str) -> None:
+    proc = helpers.run(helpers.command("pibokeh-convert") + [graph, "-o", out, "--size", SIZE, "-q", *args])
+    if proc.returncode != 0:
+        raise SystemExit(f"make_tiny_models: conversion failed:\n{proc.stderr}")
+
+
+def main(folder: Path = HERE) -> list[Path]:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        graph = tiny_graph.build(tmp / "tiny_deeplab.pb")
+        photos = tmp / "photos"
+        photos.mkdir()
+        calibration_photos(photos)
+        scores, labels = folder / "tiny_float.tflite", folder / "tiny_labels.tflite"
+        convert(graph, scores, "--quant", "float32")
+        convert(graph, labels, "--quant", "int8", "--keep-float", "none", "--output", "labels", "--calib", photos)
+    labels.with_suffix(".json").unlink()  # like a Coral model: the runtime reads it from its tensors
+    card_file = scores.with_suffix(".json")
+    card = json.loads(card_file.read_text())
+    # nothing of this machine in a committed file
+    card["source"] = {"path": "tests/full/tiny_graph.py", "sha256": None, "zoo": None, "url": None}
+    card["converter"] = {key: "any" for key in card["converter"]}
+    card_file.write_text(json.dumps(card, indent=2) + "\n")
+    return [scores, card_file, labels]
+
+
+if __name__ == "__main__":
+    for path in main():
+        print(f"{path.relative_to(ROOT)}  {path.stat().st_size} bytes")
