@@ -16,7 +16,7 @@ from edge.registry import sha256_of
 from edge.sinks import OutputError, atomic_path
 from edge.sources import InputError
 
-from . import MODES
+from . import MODES, shapes
 from .quiet import native_stderr_silenced
 
 CALIBRATION_COUNT = 100  # measured better than 200 at depth 0.5 (docs/CONVERTER.md)
@@ -71,8 +71,10 @@ def check_output(out: Path, source: Path) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from . import card, graph as graphs, quantize, recipe
+    from . import card, graph as graphs, quantize, recipe, stride
 
+    if args.output_stride:  # a wrong size is known before any graph is read
+        shapes.check(args.size, args.output_stride)
     source, provenance, entry = resolve_source(args.source, args.mirror, args.quiet)
     check_output(args.out, source)
     graph = graphs.load_graph(source)
@@ -82,7 +84,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     cut = graphs.choose_cut(graph, labels=args.output_kind == "labels",
                             input_tensor=args.input_tensor or (entry.input_tensor if entry else None),
                             output_tensor=args.output_tensor or (entry.output_tensor if entry else None))
-    say(f"cut {cut.input} -> {cut.output}{' -> ArgMax' if cut.labels else ''} at {args.size}x{args.size}")
+    original = graph
+    graph, rewrite = stride.set_output_stride(graph, args.output_stride)
+    output_stride = rewrite["model"] if rewrite else None
+    shapes.check(args.size, output_stride)
+    say(f"cut {cut.input} -> {cut.output}{' -> ArgMax' if cut.labels else ''} at {shapes.text(args.size)}"
+        + (f", output stride {output_stride}" if output_stride else "")
+        + (f" (rewritten from {rewrite['graph']})" if rewrite and rewrite["changed"] else ""))
 
     calibration_info = None
     calibration: list[Path] = []
@@ -93,7 +101,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if len(calibration) < 50:
             say(f"warning: only {len(calibration)} calibration images; 50 or more give steadier ranges")
         calibration_info = {"folder": str(args.calib), "images": len(calibration),
-                            "preprocessing": "edge.model.letterbox, (x - 127.5) / 127.5 (identical to inference)"}
+                            "preprocessing": "edge.model.fit_input (resized when the aspect matches within 3 %, "
+                                             "else letterboxed), (x - 127.5) / 127.5 (identical to inference)"}
     keep_float, strict = recipe.keep_float(args.keep_float, args.quant)
     # the float32 conversion, made once: the recipe looks its ops up in it, validation compares with it
     reference = None
@@ -109,35 +118,54 @@ def cmd_convert(args: argparse.Namespace) -> int:
     # Verify by running it: a model is what it does, not what its file name says.
     seg = Segmenter(model, backend="ai_edge_litert", threads=args.threads)
     say(f"wrote {model} ({model.stat().st_size / 1e6:.2f} MB, {args.quant}, input {seg.spec.dtype.name} "
-        f"{seg.input_size[0]}x{seg.input_size[1]}, output {seg.output_kind})")
+        f"{shapes.text(seg.input_size)}, output {seg.output_kind})")
 
     validation = None
     if args.eval:
-        validation = validate_against_float(model, reference or data, args)
+        baseline = None  # the cost of the shape and stride, apart from the cost of quantization
+        if rewrite and (output_stride, args.size) != (shapes.REFERENCE_STRIDE, shapes.REFERENCE_SIZE):
+            baseline = quantize.convert(stride.set_output_stride(original, shapes.REFERENCE_STRIDE)[0], cut,
+                                        shapes.REFERENCE_SIZE, "float32")
+        validation = validate_against_float(model, reference or data, args, baseline)
     recipe_info = recipe.describe(keep_float, args.quant)
     written = card.write(model, card.build(model, provenance, cut, args.size, args.quant, calibration_info,
-                                           validation, recipe_info))
+                                           validation, recipe_info, rewrite=rewrite))
     say(f"wrote {written}")
     if validation:
         print_validation(validation)
     return 0
 
 
-def validate_against_float(model: Path, reference: bytes, args: argparse.Namespace) -> dict[str, Any]:
-    """Compare the new model with the float32 conversion of the same graph (`reference`)."""
+def validate_against_float(model: Path, reference: bytes, args: argparse.Namespace,
+                           baseline: bytes | None = None) -> dict[str, Any]:
+    """Compare the new model with the float32 conversion of the same graph, shape and stride
+    (`reference`), and with the float32 stride-8 513x513 conversion (`baseline`) when given."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "float32.tflite"
         path.write_bytes(reference)
-        return run_validation(model, path, args.eval, args.threads, args.quiet, picture=model.with_suffix(".png"))
+        base = None
+        if baseline is not None:
+            base = Path(tmp) / "float32_os8_513.tflite"
+            base.write_bytes(baseline)
+        return run_validation(model, path, args.eval, args.threads, args.quiet, picture=model.with_suffix(".png"),
+                              baseline=base, baseline_name=f"float32, output stride {shapes.REFERENCE_STRIDE}, "
+                                                           f"{shapes.text(shapes.REFERENCE_SIZE)}")
 
 
 def run_validation(model: Path, reference: Path, data: Path, threads: int | None, quiet: bool,
-                   picture: Path | None) -> dict[str, Any]:
+                   picture: Path | None, baseline: Path | None = None,
+                   baseline_name: str | None = None) -> dict[str, Any]:
     from . import validate
     from edge.evaluate import find_pairs
     bar = Progress(len(find_pairs(data)), "evaluate", enabled=not quiet)
-    result = validate.compare(model, reference, data, threads, tick=lambda name: bar.update(note=name))
+    result = validate.compare(model, reference, data, threads, tick=lambda name: bar.update(note=name),
+                              baseline=baseline)
     bar.close()
+    if baseline is not None:
+        if baseline_name:
+            result["baseline"]["model"] = baseline_name
+        result["baseline"]["latency_ms"] = validate.latency_ms(baseline, threads=threads)
+        result["baseline"]["size_bytes"] = baseline.stat().st_size
     rows = result.pop("_rows")
     if picture:
         validate.picture(rows, picture)
@@ -170,15 +198,30 @@ def print_validation(v: dict[str, Any]) -> None:
     for name, b in v["backends"].items():
         text = b.get("error") or f"mIoU {b['miou']:.4f}, person IoU {b['person_iou']:.4f}"
         print(f"  {name:<16}{text}")
+    if v.get("baseline"):
+        print_baseline(v["baseline"], v["model"]["miou"], lat["model"])
     if v.get("picture"):
         print(f"picture           {v['picture']} (image | float | quantized | disagreement)")
+
+
+def print_baseline(b: dict[str, Any], miou: float, latency: float) -> None:
+    """The cost of the shape and stride: this model against the float stride-8 513x513 model."""
+    print(f"vs {b['model']}:")
+    print(f"  label agreement {100 * b['agreement']:.2f} % of pixels equal (the float32 model of this shape "
+          f"and stride: {100 * b['reference_agreement']:.2f} %)")
+    print(f"  mIoU            {b['miou']:.4f} -> {miou:.4f} ({-b['miou_drop_points']:+.2f} points; shape and stride "
+          f"alone {-b['reference_miou_drop_points']:+.2f})")
+    print(f"  person IoU      {b['person_iou']:.4f}")
+    print(f"  latency         {b['latency_ms']:.0f} ms -> {latency:.0f} ms ({latency / b['latency_ms']:.2f}x)")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     for path in (args.model, args.reference):
         Segmenter(path, backend="ai_edge_litert")  # clear errors before the long run
+    if args.baseline:
+        Segmenter(args.baseline, backend="ai_edge_litert")
     result = run_validation(args.model, args.reference, args.eval, args.threads, args.quiet or args.json,
-                            picture=args.model.with_suffix(".png"))
+                            picture=args.model.with_suffix(".png"), baseline=args.baseline)
     if args.json:
         print(json.dumps(result))
     else:
@@ -207,8 +250,14 @@ def convert_parser() -> argparse.ArgumentParser:
     p.add_argument("--quant", choices=MODES, default="int8",
                    help="float32, fp16 (half-size weights), dynamic (int8 weights, float activations) or int8 "
                         "(weights and activations; needs --calib). Default: int8")
-    p.add_argument("--size", type=positive_int, default=513, metavar="N",
-                   help="input size NxN (513 like the reference; 257 is ~4x faster). Default: 513")
+    p.add_argument("--size", type=shapes.parse_size, default=shapes.REFERENCE_SIZE, metavar="N|WxH",
+                   help="input size: N for NxN (513 like the reference; 257 is ~4x faster) or WxH for frames "
+                        "of that aspect, fed without padding (513x289 for 16:9, 513x385 for 4:3); each side "
+                        "k*stride+1 (16k+1 at output stride 16, 8k+1 at 8). Default: 513")
+    p.add_argument("--output-stride", type=int, choices=shapes.OUTPUT_STRIDES, metavar="8|16",
+                   help="8: 65x65 features at 513, the shared graphs' own and most accurate; 16: the network as "
+                        "trained, ~0.35x the latency at 513 for about 1.7 mIoU points (docs/CONVERTER.md). "
+                        "Default: the graph's own")
     p.add_argument("--output", "--output-kind", dest="output_kind", choices=("scores", "labels"),
                    default="scores",
                    help="scores [1,N,N,21] or labels [1,N,N] (arg-max inside the model). Default: scores")
@@ -221,7 +270,8 @@ def convert_parser() -> argparse.ArgumentParser:
                    help="int8: leave these TFLite ops in float (comma-separated tensor names); auto keeps "
                         "the layers measured to be sensitive (see docs/CONVERTER.md). Default: auto")
     p.add_argument("--eval", type=Path, metavar="DIR",
-                   help="validate against the float32 model on DIR/<id>.jpg + <id>_gt.png")
+                   help="validate against the float32 model of the same shape and stride on DIR/<id>.jpg + "
+                        "<id>_gt.png, and (other shapes or strides) against the float32 stride-8 513x513 model")
     p.add_argument("--input-tensor", metavar="NAME", help="override the detected input (default sub_7)")
     p.add_argument("--output-tensor", metavar="NAME",
                    help="override the detected scores tensor (default logits/semantic/BiasAdd)")
@@ -239,6 +289,8 @@ def validate_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, metavar="MODEL.tflite")
     p.add_argument("--reference", type=Path, required=True, metavar="FLOAT.tflite")
     p.add_argument("--eval", type=Path, required=True, metavar="DIR")
+    p.add_argument("--baseline", type=Path, metavar="FLOAT.tflite",
+                   help="also report agreement and mIoU against this model (e.g. the float stride-8 513x513 one)")
     p.add_argument("--threads", type=positive_int, metavar="N")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--update-card", action="store_true", help="store the results in MODEL.json")

@@ -38,17 +38,24 @@ def palette(num: int = 256) -> np.ndarray:
 
 
 def compare(model: Path, reference: Path, data: Path, threads: int | None = None,
-            tick: Callable[[str], None] = lambda name: None) -> dict[str, Any]:
+            tick: Callable[[str], None] = lambda name: None, baseline: Path | None = None) -> dict[str, Any]:
     """Run both models on the labelled images of `data` with ai_edge_litert.
 
     Returns label agreement (fraction of pixels where both predict the same class), pixel accuracy,
-    mIoU and person IoU of each against the ground truth, and rows for the picture.
+    mIoU and person IoU of each against the ground truth, and rows for the picture. With a
+    `baseline` (the float stride-8 513x513 model, for a model of another shape or stride), also
+    its scores and how much of it the model and the reference agree with, under "baseline":
+    models of different shapes are compared at each image's own size, as `classes` returns them.
     """
     quant = Segmenter(model, backend="ai_edge_litert", threads=threads)
     ref = Segmenter(reference, backend="ai_edge_litert", threads=threads)
+    base = Segmenter(baseline, backend="ai_edge_litert", threads=threads) if baseline else None
     num = ref.num_classes
     conf = {"model": np.zeros((num, num), np.int64), "reference": np.zeros((num, num), np.int64)}
+    if base:
+        conf["baseline"] = np.zeros((num, num), np.int64)
     same = total = 0
+    base_same = {"model": 0, "reference": 0}
     rows = []
     for image_path, gt_path in find_pairs(data):
         image, truth = to_bgr8(read_image(image_path)), read_image(gt_path)
@@ -57,6 +64,11 @@ def compare(model: Path, reference: Path, data: Path, threads: int | None = None
         conf["reference"] += confusion(r, truth, num)
         same += int(np.sum(q == r))
         total += q.size
+        if base:
+            b = base.classes(image)
+            conf["baseline"] += confusion(b, truth, num)
+            base_same["model"] += int(np.sum(q == b))
+            base_same["reference"] += int(np.sum(r == b))
         rows.append((image_path.name, float(np.mean(q != r)), image, r, q))
         tick(image_path.name)
     results: dict[str, Any] = {"images": len(rows), "agreement": same / total if total else 0.0}
@@ -65,6 +77,13 @@ def compare(model: Path, reference: Path, data: Path, threads: int | None = None
         results[key] = {"pixel_accuracy": summary["pixel_accuracy"], "miou": summary["miou"],
                         "person_iou": summary["iou"].get(ref.labels[PERSON])}
     results["miou_drop_points"] = 100 * (results["reference"]["miou"] - results["model"]["miou"])
+    if base:
+        results["baseline"].update({
+            "model": f"{base.path.name} ({base.input_size[1]}x{base.input_size[0]})",
+            "agreement": base_same["model"] / total if total else 0.0,
+            "reference_agreement": base_same["reference"] / total if total else 0.0,
+            "miou_drop_points": 100 * (results["baseline"]["miou"] - results["model"]["miou"]),
+            "reference_miou_drop_points": 100 * (results["baseline"]["miou"] - results["reference"]["miou"])})
     # the rows with the most disagreement are the interesting ones to look at
     rows.sort(key=lambda row: -row[1])
     results["_rows"] = rows[:PICTURE_ROWS]
