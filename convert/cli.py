@@ -19,6 +19,9 @@ from edge.sources import InputError
 from . import MODES, shapes
 from .quiet import native_stderr_silenced
 
+EVAL_CROP_HELP = ("auto: a frame-shaped model (input not square) is judged on the labelled images centre-cropped "
+                  "to its aspect, the frames it is made for, and every model it is compared with sees the same "
+                  "crops; none: on the images as they are (letterboxed into it). Default: auto")
 CALIBRATION_COUNT = 100  # measured better than 200 at depth 0.5 (docs/CONVERTER.md)
 
 
@@ -71,10 +74,10 @@ def check_output(out: Path, source: Path) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    if args.output_stride:  # a wrong size is known before TensorFlow is imported or any graph read
+        shapes.check(args.size, args.output_stride)
     from . import card, graph as graphs, quantize, recipe, stride
 
-    if args.output_stride:  # a wrong size is known before any graph is read
-        shapes.check(args.size, args.output_stride)
     source, provenance, entry = resolve_source(args.source, args.mirror, args.quiet)
     check_output(args.out, source)
     graph = graphs.load_graph(source)
@@ -147,14 +150,18 @@ def validate_against_float(model: Path, reference: bytes, args: argparse.Namespa
         if baseline is not None:
             base = Path(tmp) / "float32_os8_513.tflite"
             base.write_bytes(baseline)
-        return run_validation(model, path, args.eval, args.threads, args.quiet, picture=model.with_suffix(".png"),
+        from .validate import eval_frames
+        data, crop = eval_frames(model, args.eval, args.eval_crop, Path(tmp))
+        return run_validation(model, path, data, args.threads, args.quiet, picture=model.with_suffix(".png"),
+                              original_data=args.eval, crop=crop,
                               baseline=base, baseline_name=f"float32, output stride {shapes.REFERENCE_STRIDE}, "
                                                            f"{shapes.text(shapes.REFERENCE_SIZE)}")
 
 
 def run_validation(model: Path, reference: Path, data: Path, threads: int | None, quiet: bool,
                    picture: Path | None, baseline: Path | None = None,
-                   baseline_name: str | None = None) -> dict[str, Any]:
+                   baseline_name: str | None = None, original_data: Path | None = None,
+                   crop: dict[str, Any] | None = None) -> dict[str, Any]:
     from . import validate
     from edge.evaluate import find_pairs
     bar = Progress(len(find_pairs(data)), "evaluate", enabled=not quiet)
@@ -182,14 +189,17 @@ def run_validation(model: Path, reference: Path, data: Path, threads: int | None
         result["backends"]["tflite_runtime"] = {"miou": other["miou"], "person_iou": other["iou"].get("person")}
     except ModelError as exc:
         result["backends"]["tflite_runtime"] = {"error": str(exc)}
-    result["data"] = str(data)
+    result["data"] = str(original_data or data)
+    result["cropped_to_aspect"] = crop  # the images as given (None), or centre-cropped to the model's aspect
     return result
 
 
 def print_validation(v: dict[str, Any]) -> None:
     m, r = v["model"], v["reference"]
     lat = v["latency_ms"]
-    print(f"images            {v['images']} ({v['data']})")
+    crop = v.get("cropped_to_aspect")
+    note = f", {crop['cropped']} centre-cropped to {crop['aspect']}" if crop else ""
+    print(f"images            {v['images']} ({v['data']}{note})")
     print(f"label agreement   {100 * v['agreement']:.2f} % of pixels equal to the float32 model")
     print(f"mIoU              {m['miou']:.4f} (float32 {r['miou']:.4f}, drop {v['miou_drop_points']:.2f} points)")
     print(f"person IoU        {m['person_iou']:.4f} (float32 {r['person_iou']:.4f})")
@@ -220,8 +230,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         Segmenter(path, backend="ai_edge_litert")  # clear errors before the long run
     if args.baseline:
         Segmenter(args.baseline, backend="ai_edge_litert")
-    result = run_validation(args.model, args.reference, args.eval, args.threads, args.quiet or args.json,
-                            picture=args.model.with_suffix(".png"), baseline=args.baseline)
+    from .validate import eval_frames
+    with tempfile.TemporaryDirectory() as tmp:
+        data, crop = eval_frames(args.model, args.eval, args.eval_crop, Path(tmp))
+        result = run_validation(args.model, args.reference, data, args.threads, args.quiet or args.json,
+                                picture=args.model.with_suffix(".png"), baseline=args.baseline,
+                                original_data=args.eval, crop=crop)
     if args.json:
         print(json.dumps(result))
     else:
@@ -272,6 +286,7 @@ def convert_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval", type=Path, metavar="DIR",
                    help="validate against the float32 model of the same shape and stride on DIR/<id>.jpg + "
                         "<id>_gt.png, and (other shapes or strides) against the float32 stride-8 513x513 model")
+    p.add_argument("--eval-crop", choices=("auto", "none"), default="auto", help=EVAL_CROP_HELP)
     p.add_argument("--input-tensor", metavar="NAME", help="override the detected input (default sub_7)")
     p.add_argument("--output-tensor", metavar="NAME",
                    help="override the detected scores tensor (default logits/semantic/BiasAdd)")
@@ -291,6 +306,7 @@ def validate_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval", type=Path, required=True, metavar="DIR")
     p.add_argument("--baseline", type=Path, metavar="FLOAT.tflite",
                    help="also report agreement and mIoU against this model (e.g. the float stride-8 513x513 one)")
+    p.add_argument("--eval-crop", choices=("auto", "none"), default="auto", help=EVAL_CROP_HELP)
     p.add_argument("--threads", type=positive_int, metavar="N")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--update-card", action="store_true", help="store the results in MODEL.json")

@@ -16,7 +16,7 @@ import numpy as np
 from edge.evaluate import find_pairs
 from edge.labels import PERSON
 from edge.metrics import confusion, summarize
-from edge.model import ModelError, Segmenter
+from edge.model import ModelError, Segmenter, aspect_matches
 from edge.sinks import write_image
 from edge.sources import InputError, read_image, to_bgr8
 
@@ -88,6 +88,48 @@ def compare(model: Path, reference: Path, data: Path, threads: int | None = None
     rows.sort(key=lambda row: -row[1])
     results["_rows"] = rows[:PICTURE_ROWS]
     return results
+
+
+def crop_pairs(data: Path, aspect: tuple[int, int], folder: Path) -> tuple[Path, int]:
+    """The labelled images of `data` centre-cropped, with their ground truth, to the aspect of an
+    (h, w) input, written (losslessly) into `folder`; images already within the runtime's aspect
+    tolerance are copied as they are. Returns the folder and how many were cropped.
+
+    A frame-shaped model is made for frames of its shape: judged on images of other shapes, it would
+    be judged on letterbox padding it never sees in use (a 16:9 model fills only 385x289 of itself
+    with a 4:3 photo)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = aspect[1] / aspect[0]
+    cropped = 0
+    for image_path, gt_path in find_pairs(data):
+        image, truth = to_bgr8(read_image(image_path)), read_image(gt_path)
+        height, width = image.shape[:2]
+        if not aspect_matches((height, width), aspect):
+            if width / height > target:
+                keep = max(1, round(height * target))
+                x0 = (width - keep) // 2
+                image, truth = image[:, x0:x0 + keep], truth[:, x0:x0 + keep]
+            else:
+                keep = max(1, round(width / target))
+                y0 = (height - keep) // 2
+                image, truth = image[y0:y0 + keep], truth[y0:y0 + keep]
+            cropped += 1
+        write_image(folder / f"{image_path.stem}.png", image)
+        write_image(folder / gt_path.name, truth)
+    return folder, cropped
+
+
+def eval_frames(model: Path, data: Path, crop: str, folder: Path) -> tuple[Path, dict[str, Any] | None]:
+    """The labelled images to judge `model` on, and a note for the report: `data` itself (crop
+    "none", or a square input, for which letterboxing is how it is used), or with "auto" and a
+    frame-shaped model, `crop_pairs` of it to the model's aspect in `folder`."""
+    if crop == "none":
+        return data, None
+    height, width = Segmenter(model, backend="ai_edge_litert", threads=1).input_size
+    if aspect_matches((height, height), (height, width)):
+        return data, None
+    frames, cropped = crop_pairs(data, (height, width), folder / "frames")
+    return frames, {"aspect": f"{width}x{height}", "cropped": cropped, "of": len(find_pairs(data))}
 
 
 def latency_ms(model: Path, backend: str = "ai_edge_litert", threads: int | None = None, runs: int = 10) -> float:
