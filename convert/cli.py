@@ -168,10 +168,12 @@ def run_validation(model: Path, reference: Path, data: Path, threads: int | None
     result = validate.compare(model, reference, data, threads, tick=lambda name: bar.update(note=name),
                               baseline=baseline)
     bar.close()
+    # interleaved, so that the ratios hold on a busy machine
+    latency = validate.latencies_ms([model, reference] + ([baseline] if baseline else []), threads=threads)
     if baseline is not None:
         if baseline_name:
             result["baseline"]["model"] = baseline_name
-        result["baseline"]["latency_ms"] = validate.latency_ms(baseline, threads=threads)
+        result["baseline"]["latency_ms"] = latency[2]
         result["baseline"]["size_bytes"] = baseline.stat().st_size
     rows = result.pop("_rows")
     if picture:
@@ -180,8 +182,7 @@ def run_validation(model: Path, reference: Path, data: Path, threads: int | None
     result["size_bytes"] = {"model": model.stat().st_size, "reference": reference.stat().st_size}
     result["size_ratio"] = model.stat().st_size / reference.stat().st_size
     result["latency_ms"] = {"backend": "ai_edge_litert", "threads": threads or "default",
-                            "model": validate.latency_ms(model, threads=threads),
-                            "reference": validate.latency_ms(reference, threads=threads)}
+                            "model": latency[0], "reference": latency[1]}
     result["backends"] = {"ai_edge_litert": {"miou": result["model"]["miou"],
                                              "person_iou": result["model"]["person_iou"]}}
     try:
@@ -257,7 +258,8 @@ def convert_parser() -> argparse.ArgumentParser:
         "model. SOURCE is a frozen graph (.pb), a model-zoo tarball (.tar.gz), or a model-zoo name "
         "from models/zoo.json. `pibokeh-convert validate --help` compares two existing models."),
         epilog="example: pibokeh-convert deeplabv3_mnv2_dm10_pascal_weightquant.pb -o models/mnv2_int8.tflite "
-               "--quant int8 --calib photos/ --eval voc/")
+               "--quant int8 --calib photos/ --eval voc/ ; the fast model for 16:9 video: add --output-stride 16 "
+               "--size 513x289")
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("-o", "--out", dest="out", type=Path, required=True, metavar="OUT.tflite",
                    help="the model to write; its card goes next to it as OUT.json")
@@ -270,8 +272,8 @@ def convert_parser() -> argparse.ArgumentParser:
                         "k*stride+1 (16k+1 at output stride 16, 8k+1 at 8). Default: 513")
     p.add_argument("--output-stride", type=int, choices=shapes.OUTPUT_STRIDES, metavar="8|16",
                    help="8: 65x65 features at 513, the shared graphs' own and most accurate; 16: the network as "
-                        "trained, ~0.35x the latency at 513 for about 1.7 mIoU points (docs/CONVERTER.md). "
-                        "Default: the graph's own")
+                        "trained, ~0.4x the latency at 513 for ~2 mIoU points, ~0.25x with --size 513x289 "
+                        "(docs/CONVERTER.md). Default: the graph's own")
     p.add_argument("--output", "--output-kind", dest="output_kind", choices=("scores", "labels"),
                    default="scores",
                    help="scores [1,N,N,21] or labels [1,N,N] (arg-max inside the model). Default: scores")

@@ -134,15 +134,26 @@ def eval_frames(model: Path, data: Path, crop: str, folder: Path) -> tuple[Path,
 
 def latency_ms(model: Path, backend: str = "ai_edge_litert", threads: int | None = None, runs: int = 10) -> float:
     """Median milliseconds of one inference (after a warm-up run)."""
-    segmenter = Segmenter(model, backend=backend, threads=threads)
-    rgb = np.random.default_rng(0).integers(0, 255, segmenter.input_size + (3,), dtype=np.uint8)
-    segmenter.infer(rgb)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+    return latencies_ms([model], backend, threads, runs)[0]
+
+
+def latencies_ms(models: list[Path], backend: str = "ai_edge_litert", threads: int | None = None,
+                 runs: int = 10) -> list[float]:
+    """Median milliseconds of one inference of each model, measured interleaved (one run of each
+    in turn, after a warm-up of each), so that other load on the machine slows them alike and their
+    ratios hold."""
+    segmenters = [Segmenter(m, backend=backend, threads=threads) for m in models]
+    rng = np.random.default_rng(0)
+    inputs = [rng.integers(0, 255, s.input_size + (3,), dtype=np.uint8) for s in segmenters]
+    for segmenter, rgb in zip(segmenters, inputs):
         segmenter.infer(rgb)
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+    times: list[list[float]] = [[] for _ in segmenters]
+    for _ in range(runs):
+        for segmenter, rgb, spent in zip(segmenters, inputs, times):
+            start = time.perf_counter()
+            segmenter.infer(rgb)
+            spent.append(time.perf_counter() - start)
+    return [1000 * float(np.median(spent)) for spent in times]
 
 
 def eval_with_backend(model: Path, data: Path, backend: str, threads: int | None = None) -> dict[str, Any]:

@@ -116,6 +116,9 @@ def test_eval_reports_the_cost_of_the_fast_shape_against_stride_8_at_513(tiny_pb
     assert proc.returncode == 0, proc.stderr
     assert "vs float32, output stride 8, 513x513:" in proc.stdout
     v = json.loads(out.with_suffix(".json").read_text())["validation"]
+    # the photos are 4:3: judged centre-cropped to the model's 257:145, like every model compared with it
+    assert v["cropped_to_aspect"] == {"aspect": "257x145", "cropped": 12, "of": 12}
+    assert "12 centre-cropped to 257x145" in proc.stdout
     b = v["baseline"]
     assert b["model"] == "float32, output stride 8, 513x513" and b["latency_ms"] > 0 and b["size_bytes"] > 0
     assert 0.8 < b["agreement"] <= 1 and 0.8 < b["reference_agreement"] <= 1
@@ -128,6 +131,7 @@ def test_eval_reports_the_cost_of_the_fast_shape_against_stride_8_at_513(tiny_pb
     assert proc.returncode == 0, proc.stderr
     card = json.loads(same.with_suffix(".json").read_text())
     assert card["output_stride"] == 8 and "baseline" not in card["validation"]
+    assert card["validation"]["cropped_to_aspect"] is None  # a square model: letterboxing is its use
     assert "vs float32" not in proc.stdout
     # the validate command takes a baseline too
     proc = convert("validate", out, "--reference", same, "--baseline", same, "--eval", photos, "--json")
