@@ -81,6 +81,8 @@ def find_blocks(graph: tf.compat.v1.GraphDef) -> list[Block]:
         match = BLOCK.match(node.name)
         if node.op != "DepthwiseConv2dNative" or not match:
             continue
+        if node.attr["data_format"].s not in (b"", b"NHWC"):
+            raise GraphError(f"{node.name}: data format {node.attr['data_format'].s.decode()} (expected NHWC)")
         scopes.add(match.group("scope"))
         index = int(match.group("index") or 0)
         strides = list(node.attr["strides"].list.i) or [1, 1, 1, 1]

@@ -8,8 +8,8 @@ the same crops), label agreement with that baseline, and latency with ai_edge_li
 measured interleaved over all models of one graph so that a busy machine slows them alike (report
 ratios, not milliseconds). Writes one JSON file.
 
-    .venv-full/bin/python scripts/measure_stride.py --out measurements/stride.json
-    .venv-full/bin/python scripts/measure_stride.py --latency DIR --out measurements/latency.json
+    .venv-full/bin/python scripts/measure_stride.py --out docs/measurements/stride.json
+    .venv-full/bin/python scripts/measure_stride.py --latency DIR --out docs/measurements/latency.json
 
 The second form measures only the latency of every .tflite in DIR (the models the first one left in
 its temporary folder), all interleaved in one run, so that models of both graphs compare directly.

@@ -100,7 +100,7 @@ def test_other_sizes_refit_the_image_pooling_made_for_513(tmp_path, edge_python)
 
 # Depth 0.5, output stride 16, 513x289 (16:9), int8, judged on the labelled images centre-cropped to
 # 16:9 (--eval-crop auto) against the float stride-8 513x513 model on the same crops. Measured
-# (measurements/stride.json): -1.39 mIoU points, 95.7 % agreement, person IoU 0.790 (baseline 0.791),
+# (docs/measurements/stride.json): -1.39 mIoU points, 95.7 % agreement, person IoU 0.790 (baseline 0.791),
 # 0.23x the latency of the stride-8 513 int8 model. The bars leave room for calibration noise
 # (about +-0.5 points at depth 0.5) and a busy machine.
 FAST = ("--output-stride", "16", "--size", "513x289")
