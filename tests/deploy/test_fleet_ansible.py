@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import CACHE, REPO, SMALL_MODEL, LoopbackPi, free_port, http_status
 
 PLAYBOOK = REPO / "scripts" / "ansible" / "deploy.yml"
