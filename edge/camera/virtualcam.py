@@ -34,7 +34,8 @@ class VirtualCameraSink(FrameSink):
                                             fmt=pyvirtualcam.PixelFormat.BGR, device=wanted)
         except (RuntimeError, OSError, ValueError) as exc:
             # pyvirtualcam's own words ("No v4l2 loopback device found at /dev/video[0-99]...") plus the fix
-            words = str(exc).splitlines()[0].split(" See also")[0].rstrip(". ") if str(exc) else type(exc).__name__
+            words = (str(exc).splitlines() or [type(exc).__name__])[0].replace("'v4l2loopback' backend: ", "")
+            words = words.split(" Did you run")[0].split(" See also")[0].rstrip(". ")
             raise InputError(f"--virtual-camera {device or 'auto'}: {words}; load the module with: {MODPROBE}") from None
         self.device = self._cam.device
 
