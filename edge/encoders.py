@@ -7,6 +7,7 @@ such files do not play in browsers. Transparent video is VP9 with alpha in WebM 
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from dataclasses import dataclass, field
@@ -133,13 +134,14 @@ def choose(codec: str | None = None, size: tuple[int, int] = (640, 480), alpha: 
         for name in H264:
             if why_not(name, size) is None:
                 return encoder_for(name)
-        mpeg4 = encoder_for("mpeg4")
-        return Encoder(**{**mpeg4.__dict__, "warning": f"no H.264 encoder opens here: {NO_BROWSER}"})
+        return dataclasses.replace(encoder_for("mpeg4"), warning=f"no H.264 encoder opens here: {NO_BROWSER}")
     if codec == "mpeg4" and av is None:
         return encoder_for(OPENCV)
     reason = why_not(codec, size)
     if reason:
         raise InputError(f"--codec {codec}: {reason}; `pibokeh info` shows the encoder --codec auto uses")
+    if codec == "libvpx-vp9":  # opaque VP9: no alpha plane to carry
+        return dataclasses.replace(encoder_for(codec), pix_fmt="yuv420p")
     return encoder_for(codec)
 
 

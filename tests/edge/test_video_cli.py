@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -68,6 +69,8 @@ def test_codec_choice_and_errors(tone_clip, tmp_path, pibokeh):
     assert probe(tmp_path / "tone.mp4").codec == "mpeg4"
     pibokeh("blur", tone_clip, "-o", tmp_path, "--model", TINY, "--codec", "libvpx-vp9", check=True)
     assert probe(tmp_path / "tone.webm").codec == "vp9"
+    with av.open(str(tmp_path / "tone.webm")) as container:
+        assert "alpha_mode" not in container.streams.video[0].metadata  # opaque: no alpha plane
     proc = pibokeh("blur", tone_clip, "-o", tmp_path, "--model", TINY, "--codec", "h264_v4l2m2m")
     assert proc.returncode == 2 and "--codec h264_v4l2m2m: does not open here" in error_line(proc.stderr)
     proc = pibokeh("blur", tone_clip, "-o", tmp_path, "--model", TINY, "--codec", "mpeg4", "--background", "transparent")
