@@ -236,6 +236,8 @@ class VideoFileSink(FrameSink):
         """Finish the file: flush the encoder, close the muxer, rename into place. OutputError on failure."""
         if self._container is None and self._cv is None:
             return
+        if self.frames == 0:
+            return self._discard()
         try:
             if self._cv is not None:
                 self._cv.close()
@@ -249,10 +251,11 @@ class VideoFileSink(FrameSink):
                 self._container = None
                 self._file.close()  # the last buffered bytes: a full disk can show only here
                 self._file = None
-            if self.frames == 0:
-                self._discard()
-            elif not self.live:
+            if not self.live:
                 os.replace(self._target, self.path)
+        except OutputError:
+            self._discard()
+            raise
         except (OSError, ValueError, AVError) as exc:
             self._discard()
             raise self._error(exc) from None
@@ -274,7 +277,7 @@ class VideoFileSink(FrameSink):
             try:
                 if thing is not None:
                     thing.close()
-            except (OSError, ValueError, AVError):  # closing a broken muxer or a full file fails again
+            except (OSError, ValueError, AVError, OutputError):  # a broken muxer or a full file fails again
                 pass
         self._audio = self._container = self._file = self._cv = None
         if self._created and (not self.live or self.frames == 0):
