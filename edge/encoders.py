@@ -148,7 +148,7 @@ def choose(codec: str | None = None, size: tuple[int, int] = (640, 480), alpha: 
 def summary() -> dict[str, object]:
     """What `pibokeh info` says about video: the encoder `auto` picks and why the others are not used."""
     chosen = choose()
-    others = {name: why_not(name) for name in H264 if name != chosen.name}
+    others = {name: why_not(name) for name in H264 if name != chosen.name and av is not None}
     try:
         transparent = choose(alpha=True).describe()
     except InputError as exc:

@@ -144,10 +144,10 @@ def test_chromium_plays_a_recording_and_a_transparent_webm(tmp_path, pibokeh):
     assert proc.returncode == 0, proc.stderr
     assert probe(site / "rec.mp4").codec == "h264"
     pibokeh("blur", long_clip, "-o", site, "--model", TINY, "--background", "transparent", check=True)
-    mp4 = played_in_chromium(site, "rec.mp4", tmp_path / "profile")
+    mp4 = played_in_chromium(site, "rec.mp4", tmp_path / "profile-mp4")
     assert "error" not in mp4, mp4
     assert mp4["width"] == 320 and mp4["height"] == 240 and mp4["time"] > 1
-    webm = played_in_chromium(site, "walk.webm", tmp_path / "profile")
+    webm = played_in_chromium(site, "walk.webm", tmp_path / "profile-webm")  # a fresh profile: no stale lock
     assert "error" not in webm, webm
     assert webm["width"] == 320 and webm["time"] > 1
     assert webm["corner_alpha"] < 10 and webm["middle_row_max_alpha"] > 245  # the browser sees the alpha
