@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..encoders import RECORD_CODECS
 from ..options import (
     add_model_options,
     add_quiet,
@@ -64,7 +65,16 @@ def add_camera_options(p: argparse.ArgumentParser) -> None:
                           "(host defaults to 127.0.0.1; port 0 picks a free one)")
     out.add_argument("--max-clients", type=int_in(1, 1000, "a number of viewers"), default=10, metavar="N",
                      help="most simultaneous stream viewers; more get 503 (default: 10)")
-    out.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the output (finalised on exit)")
+    out.add_argument("--record", type=Path, metavar="OUT.mp4",
+                     help="record the output: H.264 in fragmented MP4, under its final name while it grows, a "
+                          "fragment a second (a recording cut by power loss plays up to its last second)")
+    out.add_argument("--codec", choices=RECORD_CODECS, metavar="C",
+                     help="encoder of --record: auto (default: the Pi 4's hardware H.264 encoder if it opens, "
+                          "else libx264), libx264, h264_v4l2m2m or mpeg4")
+    out.add_argument("--virtual-camera", nargs="?", const="auto", metavar="/dev/videoN",
+                     help="send the output to a v4l2loopback device (the first one, or the one given), so video-"
+                          "call apps see it as a camera; needs `sudo modprobe v4l2loopback exclusive_caps=1` "
+                          "and pyvirtualcam (pip install 'pibokeh[virtualcam]')")
     out.add_argument("--snapshot-dir", type=Path, metavar="DIR",
                      help="save JPEG snapshots here: on Enter (when run in a terminal), on SIGUSR1, "
                           "and every --snapshot-every seconds")

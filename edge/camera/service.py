@@ -25,6 +25,7 @@ from .pipeline import LiveSettings, Pipeline
 from .preview import PreviewHub, PreviewServer, healthy_while
 from .snapshots import SnapshotSink
 from .sources import DEFAULT_CAMERA_SIZE, open_source, open_with_retries
+from .virtualcam import VirtualCameraSink
 
 
 def log(message: str) -> None:
@@ -91,8 +92,11 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettin
     outputs: list[FrameSink] = []
     snapshots = hub = server = None
     try:
-        if opts.record:
-            outputs.append(VideoFileSink(opts.record, source.fps, source.size))
+        if opts.record:  # fragmented MP4 under its final name, timed by the wall clock
+            outputs.append(VideoFileSink(opts.record, source.fps, source.size, codec=opts.codec, live=True))
+        if opts.virtual_camera:
+            outputs.append(VirtualCameraSink(opts.virtual_camera, source.fps, source.size))
+            say(f"virtual camera {outputs[-1].device}")
         if opts.snapshot_dir:
             snapshots = SnapshotSink(opts.snapshot_dir, opts.snapshot_every)
             outputs.append(snapshots)
