@@ -20,6 +20,8 @@ from typing import Sequence, Union
 import cv2
 import numpy as np
 
+from .mask_refine import refine_near_edges
+
 MASK_SMOOTH_KERNEL = 15
 BLUR_KERNEL = 251
 
@@ -34,13 +36,11 @@ def class_mask(labels: np.ndarray, class_ids: Sequence[int]) -> np.ndarray:
 def refine_mask(mask: np.ndarray, size: tuple[int, int], smooth: int = MASK_SMOOTH_KERNEL) -> np.ndarray:
     """A class mask at model resolution -> binary uint8 0/255 mask of `size` (height, width).
 
-    Resize (bilinear), GaussianBlur(smooth x smooth), then Otsu's threshold: the reference's step 3.
+    Resize (bilinear), GaussianBlur(smooth x smooth), then Otsu's threshold: the reference's step 3
+    (`mask_refine.plain_refine`), bit for bit, with the blur done only near the mask's edges
+    (`mask_refine.refine_near_edges`: a third of the time at 1080p).
     """
-    height, width = size
-    resized = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
-    smoothed = cv2.GaussianBlur(resized, (smooth, smooth), 0) if smooth > 1 else resized
-    _, binary = cv2.threshold(smoothed, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return binary
+    return refine_near_edges(mask, size, smooth)
 
 
 def frame_mask(labels: np.ndarray, class_ids: Sequence[int], size: tuple[int, int],
@@ -67,15 +67,29 @@ def exact_blur(image: np.ndarray, kernel: int = BLUR_KERNEL) -> np.ndarray:
     return cv2.GaussianBlur(image, (kernel, kernel), 0) if kernel > 1 else image.copy()
 
 
-def _small_size(shape: tuple[int, ...], kernel: int) -> tuple[int, int] | None:
-    """(width, height) to blur at for a `kernel` Gaussian, or None when blurring small gains nothing."""
-    # A sigma of ~4 px at the small scale keeps the result within ~50 dB PSNR of the exact blur
-    # (measured at 1280x720, k=251) while doing ~1/80 of the work.
-    factor = gaussian_sigma(kernel) / 4.0
+def _halvings(shape: tuple[int, ...], kernel: int) -> int:
+    """How many times to halve a frame before blurring it for a `kernel` Gaussian (0: not at all)."""
+    # Halving with INTER_AREA is OpenCV's fastest downscale (a vectorised 2x2 mean); any other
+    # factor takes its general area path, ~5-10x slower at 1080p. A sigma of 3-6 px at the small
+    # scale keeps the result within ~45-50 dB PSNR of the exact blur (1080p, k=251: 1/8 scale).
+    sigma = gaussian_sigma(kernel)
     height, width = shape[:2]
-    if factor < 2 or min(height, width) < 2 * factor:
-        return None
-    return max(1, round(width / factor)), max(1, round(height / factor))
+    if sigma < 8 or min(height, width) < sigma / 2:
+        return 0
+    levels = int(math.log2(sigma / 3.0))
+    while levels and min(height, width) >> levels < 2:
+        levels -= 1
+    return levels
+
+
+def _halve(image: np.ndarray, times: int, binary: bool = False) -> np.ndarray:
+    """`image` halved `times` times (2x2 means); `binary`: a cell is 255 if any pixel under it is set."""
+    for _ in range(times):
+        image = cv2.resize(image, (max(1, image.shape[1] // 2), max(1, image.shape[0] // 2)),
+                           interpolation=cv2.INTER_AREA)
+        if binary:
+            image = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY)[1]
+    return image
 
 
 def _small_gaussian(small: np.ndarray, kernel: int, scale: float) -> np.ndarray:
@@ -88,11 +102,11 @@ def _small_gaussian(small: np.ndarray, kernel: int, scale: float) -> np.ndarray:
 
 def fast_blur(image: np.ndarray, kernel: int = BLUR_KERNEL) -> np.ndarray:
     """Looks like `exact_blur` (>= 35 dB PSNR) at a fraction of the cost: blur small, upsample."""
-    size = _small_size(image.shape, kernel)
-    if size is None:
+    levels = _halvings(image.shape, kernel)
+    if not levels:
         return exact_blur(image, kernel)
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    blurred = _small_gaussian(small, kernel, image.shape[1] / size[0])
+    small = _halve(image, levels)
+    blurred = _small_gaussian(small, kernel, image.shape[1] / small.shape[1])
     return cv2.resize(blurred, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
 
 
@@ -105,13 +119,13 @@ def background_blur(image: np.ndarray, mask: np.ndarray, kernel: int = BLUR_KERN
     first: a model's mask usually stops a few pixels short of a person's real edge.
     """
     radius = max(2, round(min(mask.shape[:2]) * 0.01))
-    size = _small_size(image.shape, kernel)
-    if size is not None:
+    levels = _halvings(image.shape, kernel)
+    if levels:
         # Everything at the small scale: a small cell is background only when no foreground pixel
         # lies under it, so no foreground colour enters the weighted sum even through the downscale.
-        scale = image.shape[1] / size[0]
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        grown = _grow(cv2.resize(mask, size, interpolation=cv2.INTER_AREA), math.ceil(radius / scale))
+        small = _halve(image, levels)
+        scale = image.shape[1] / small.shape[1]
+        grown = _grow(_halve(mask, levels, binary=True), math.ceil(radius / scale))
         weight = (grown == 0).astype(np.float32)
         blurred = _small_gaussian(_weighted_stack(small, weight), kernel, scale)
         return cv2.resize(_normalise(blurred, small), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
