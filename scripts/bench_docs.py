@@ -6,8 +6,9 @@
 It runs, each in its own process: scripts/bench_reference.py (reference vs default at 640x480 and
 1920x1080, the blur paths, and the model matrix, converting models with pibokeh-convert when it is
 installed), `pibokeh eval --json` on ../shared/data/voc for every model (mIoU), and the edge process
-on a 1080p clip (an upscaled copy of the shared video, in a temp folder) for peak RSS. The edge
-process uses $PIBOKEH_EDGE_PYTHON (the TensorFlow-free venv scripts/test.sh makes) when set.
+on a 1080p clip (an upscaled copy of the shared video, in a temp folder) for peak RSS, and
+scripts/bench_models.py (the fast models: depth x output stride x input shape, the 1080p target,
+the Raspberry Pi estimate). The edge process uses $PIBOKEH_EDGE_PYTHON (the TensorFlow-free venv scripts/test.sh makes) when set.
 Raw results go to --raw (JSON) next to the written pages, for anyone re-plotting.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ import cv2
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+import bench_models  # noqa: E402  (the fast models: the matrix, the 1080p target, the Pi estimate)
 import bench_reference as ref  # noqa: E402  (the same defaults: shared data paths, models)
 
 from pibokeh import bench  # noqa: E402
@@ -185,8 +187,8 @@ def notes(data: dict[str, Any]) -> str:
             f"{big['default']['end_to_end']['median_ms']:.0f} ms, of which inference is {infer:.0f} ms and the "
             f"halo-free background {d['background']['median_ms']:.0f} ms. With this model even a free "
             f"post-processing would give at most {ref_ms / infer:.1f}x: on this x86 machine the int8 model is only "
-            f"{big['speedup']['inference']:.1f}x faster than TensorFlow running the float graph. What would "
-            "close the gap: a smaller or lower-resolution model (see the model table).")
+            f"{big['speedup']['inference']:.1f}x faster than TensorFlow running the float graph. What closes the "
+            "gap: the fast models (output stride 16, the frame's shape; see *Fast models*).")
     for c in (x for x in r["comparisons"] if big and x["size"] == big["size"] and x["mask_agreement"] < 0.97
               and x["model"] in r["models"][:2]):
         name = describe_model(c["model"])[0]
@@ -320,6 +322,10 @@ def write_page(data: dict[str, Any]) -> str:
         peak = rss["blur_peak_rss_mb"]
         rows.append([f"peak RSS of `pibokeh blur` on a 1080p video ({rss['frames_blurred']} frames)",
                      f"<= {RSS_LIMIT_MB} MB", f"{peak:.0f} MB", yes(peak <= RSS_LIMIT_MB)])
+    fast = data.get("fast") or {}
+    for t in fast.get("targets", []):
+        rows.append([f"fast model ({bench_models.label(bench_models.recommended(fast['models']))}, int8): {t['target']}",
+                     t["goal"], t["measured"], yes(t["met"])])
     parts += [table(["target", "goal", "measured", ""], rows), ""]
     parts += [data["notes"], ""] if data.get("notes") else []
 
@@ -330,8 +336,11 @@ def write_page(data: dict[str, Any]) -> str:
                    "unpadded (longest side 513)"],
                   ["inference", "`Segmenter.infer`: input tensor (`to_input`), invoke, class map (argmax of "
                    "scores)", "`sess.run(SemanticPredictions)`"],
-                  ["mask", "`crop_valid` + `core.frame_mask`: class mask, resize, Gaussian 15, Otsu", "`core.frame_mask`"],
-                  ["background", "`core.background_blur` (halo-free, fast)", "`core.exact_blur` (GaussianBlur 251)"],
+                  ["mask", "`crop_valid` + `core.frame_mask`: class mask, resize, Gaussian 15, Otsu (the same "
+                   "mask bit for bit, blurred only near its edges: `mask_refine`)",
+                   "the three lines at full size (`mask_refine.plain_refine`)"],
+                  ["background", "`core.background_blur` (halo-free, made at 1/8 scale by 2x2 halvings at 1080p)",
+                   "`core.exact_blur` (GaussianBlur 251)"],
                   ["blend", "`core.blend`", "the same"],
                   ["encode", "`images.encode_image` as JPEG", "the same"]]), "",
               "## Reference vs default, per stage", "",
@@ -339,8 +348,9 @@ def write_page(data: dict[str, Any]) -> str:
               f"session (TF {r['tensorflow']}, {r['threads']} threads) at longest side 513, mask → Gaussian 15 → "
               "Otsu, full-resolution `GaussianBlur(251)`. "
               f"Default: `pibokeh blur` as shipped — an int8 model ({r['backend']}, {r['threads']} threads), "
-              "letterbox, the same mask steps, halo-free fast blur. Each default model is timed against the "
-              "reference in its own interleaved run. Median ms per frame; speedup = reference / default.", ""]
+              "letterboxed (or fed unpadded when frame-shaped), the same mask steps, halo-free fast blur. At each "
+              "size the reference and all default models run interleaved frame by frame in one run. Median ms "
+              "per frame; speedup = reference / default.", ""]
     rows = [[describe_model(c["model"])[0], f"{c['size'][0]}x{c['size'][1]}",
              f"{c['reference']['end_to_end']['median_ms']:.0f}", f"{c['default']['end_to_end']['median_ms']:.0f}",
              f"{c['speedup']['inference']:.1f}x", f"**{c['speedup']['end_to_end']:.1f}x**",
@@ -365,6 +375,9 @@ def write_page(data: dict[str, Any]) -> str:
                   f"halo-free `background_blur` {b['background_blur']:.1f} ms ({b['background_blur_speedup']:.1f}x). "
                   f"Mask agreement {100 * c['mask_agreement']:.2f} %, foreground IoU {c['mask_iou']:.3f}.", ""]
     parts += ["![stage breakdown](img/stages.png)", ""]
+
+    if fast:
+        parts += [bench_models.section(fast), ""]
 
     parts += ["## Models: latency and accuracy", "",
               f"Inference median ms at {quant['size'][0]}x{quant['size'][1]} ({quant['frames']} frames each, "
@@ -422,14 +435,9 @@ def write_page(data: dict[str, Any]) -> str:
                   + (f" `pibokeh bench` on the same clip: {b['peak_rss_mb']:.0f} MB, {b['fps']:.1f} fps end to end."
                      if b else ""), ""]
 
-    parts += ["## Published Raspberry Pi figures (not measured here)", "",
-              "No published Raspberry Pi latency for these exact DeepLab-v3 MobileNetV2 TFLite models was found "
-              "to quote. The closest published CPU figures are for a different, smaller workload: Alasdair "
-              "Allan's *Benchmarking ML on the edge* (https://github.com/aallan/benchmarking-ml-on-the-edge) "
-              "reports TensorFlow Lite inference of a MobileNet v2 model (COCO, 300x300 input) at 112.6 ms on a "
-              "Raspberry Pi 4 and 23.5 ms on a Raspberry Pi 5. "
-              "Treat them as an order of magnitude for Pi 4 vs Pi 5, not as a prediction for these models; "
-              "run `pibokeh bench` on the Pi itself for real numbers.", "",
+    if not (fast and fast.get("models")):
+        parts += ["## Raspberry Pi 4 and 5 (not measured here)", "", bench_models.published_note(), ""]
+    parts += [
               "## Reproduce", "",
               "```sh",
               "scripts/setup.sh full                      # .venv-full: TensorFlow, matplotlib",
@@ -437,6 +445,7 @@ def write_page(data: dict[str, Any]) -> str:
               "# the pieces on their own:",
               "pibokeh bench --model M1 --model M2 --threads 1,2 --input ../shared/data/video/person_handwave_854x480.mp4 --size 640x480",
               ".venv-full/bin/python scripts/bench_reference.py --sizes 640x480,1920x1080 --quant",
+              ".venv-full/bin/python scripts/bench_models.py    # the fast models alone",
               "```", ""]
     return "\n".join(parts)
 
@@ -451,6 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="converted models are kept here between runs (default: %(default)s)")
     parser.add_argument("--no-convert", action="store_true", help="only the prebuilt models")
     parser.add_argument("--sizes", default="640x480,1920x1080")
+    parser.add_argument("--model-rounds", type=int, default=10,
+                        help="latency rounds of the fast-model matrix (default: 10)")
     args = parser.parse_args(argv)
     for path in (ref.REFERENCE_GRAPH, ref.DEFAULT_MODEL, ref.VIDEO, ref.SHARED / "voc"):
         if not path.exists():
@@ -489,6 +500,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rss = edge_rss(edge_python, clip, Path(reference["model"]), Path(tmp), min(args.frames, 20))
 
     encoders = run_json([edge_python, "-m", "pibokeh", "bench", "--encoders", "--json"])
+    fast = None
+    if not args.no_convert:
+        log("the fast models (scripts/bench_models.py)")
+        fast = bench_models.measure(args.workdir, edge_python, rounds=args.model_rounds, frames=args.frames)
     # the post-processing target: the int8 513 default model at 640x480, from the model matrix
     post = next(({**run, "size": "x".join(map(str, quant["size"]))} for run in quant["runs"]
                  if run["model"] == reference["model"] and run["backend"] == "ai_edge_litert"
@@ -496,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": "scripts/bench_docs.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
             "reference": reference, "eval": evals, "rss": rss, "post": post, "models_note": models_note,
-            "encoders": encoders}
+            "encoders": encoders, "fast": fast}
 
     points = []
     for run in quant["runs"]:

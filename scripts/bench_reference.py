@@ -4,9 +4,10 @@
 Reference (the DeepLab background-blur notebook, as docs/DESIGN describes it): resize the frame so
 its longest side is 513, run the TF1 frozen graph (ImageTensor -> SemanticPredictions) in a
 tf.compat.v1 session, class mask -> resize -> Gaussian 15 -> Otsu, and blend with a full-resolution
-GaussianBlur(251). Default: `pibokeh blur` as shipped (int8 TFLite model, letterbox, halo-free
-fast blur). Both time the same stages of the same decoded frame, interleaved frame by frame so a
-busy machine slows both alike; the report is ratios, plus how well the two masks agree.
+GaussianBlur(251). Default: `pibokeh blur` as shipped (an int8 TFLite model -- letterboxed, or fed
+unpadded when it is frame-shaped like 513x289 for 16:9 -- and the halo-free fast blur). All of them
+time the same stages of the same decoded frame, interleaved frame by frame (the reference, then each
+--model) so a busy machine slows them alike; the report is ratios, plus how well the masks agree.
 
 Also (--quant): float32 / fp16 / dynamic / int8 models at 513 and 257, 1 and 2 threads, with
 ai_edge_litert and tflite_runtime, through `pibokeh bench` in a subprocess per backend (running the
@@ -36,6 +37,7 @@ from pibokeh.errors import InputError, ModelError
 from pibokeh.evaluate import find_pairs
 from pibokeh.images import encode_image, read_image, to_bgr8
 from pibokeh.labels import LABELS, class_ids
+from pibokeh.mask_refine import plain_refine
 from pibokeh.metrics import confusion, summarize
 from pibokeh.model import Segmenter, letterbox
 from pibokeh.options import frame_size
@@ -89,7 +91,9 @@ def time_reference(ref: ReferenceGraph, frame: np.ndarray, ids: Sequence[int], k
     t2 = clock()
     labels = ref.infer(rgb)
     t3 = clock()
-    mask = core.frame_mask(labels, ids, frame.shape[:2])
+    # the notebook's three lines (resize, Gaussian 15, Otsu) at full size; core.frame_mask gives the
+    # same mask bit for bit but blurs only near the edges, which the reference does not
+    mask = plain_refine(core.class_mask(labels, ids), frame.shape[:2], core.MASK_SMOOTH_KERNEL)
     t4 = clock()
     background = core.exact_blur(frame, kernel)
     t5 = clock()
@@ -105,54 +109,68 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
 
 
-def compare(ref: ReferenceGraph, seg: Segmenter, frames: bench.Frames, count: int, warmup: int,
-            ids: Sequence[int], kernel: int) -> dict[str, Any]:
-    """Reference and default on the same frames, interleaved; speed ratios and mask agreement."""
+def compare(ref: ReferenceGraph, segs: Sequence[Segmenter], frames: bench.Frames, count: int, warmup: int,
+            ids: Sequence[int], kernel: int) -> list[dict[str, Any]]:
+    """Reference and every default-path model on the same frames, interleaved frame by frame (so a
+    busy machine slows them alike); per model: speed ratios against the reference, mask agreement."""
     work = bench.Work(tuple(ids), core.Style(core.Blur(kernel)))
-    rows = {"reference": [], "default": []}
-    blur = {"exact_blur": [], "fast_blur": [], "background_blur": [], "psnr_fast": []}
-    same = total = inter = union = 0
+    ref_rows: list[list[float]] = []
+    rows: list[list[list[float]]] = [[] for _ in segs]
+    blur = {"exact_blur": [], "fast_blur": [], "psnr_fast": []}
+    background = [[] for _ in segs]
+    counts = [dict(same=0, total=0, inter=0, union=0) for _ in segs]
     for i in range(warmup + count):
         t0 = time.perf_counter()
         frame = frames.decode()
         decode_ms = (time.perf_counter() - t0) * 1000.0
         ref_times, ref_mask = time_reference(ref, frame, ids, kernel)
-        def_times, def_mask, _ = bench.time_stages(seg, frame, work)
+        results = [bench.time_stages(seg, frame, work) for seg in segs]
         # the fast background alone, for the blur target (exact_blur is the reference's background stage)
         t0 = time.perf_counter()
         fast = core.fast_blur(frame, kernel)
         fast_ms = (time.perf_counter() - t0) * 1000.0
         if i < warmup:
             continue
-        rows["reference"].append([decode_ms] + ref_times)
-        rows["default"].append([decode_ms] + def_times)
+        ref_rows.append([decode_ms] + ref_times)
         blur["exact_blur"].append(ref_times[STAGES.index("background") - 1])
-        blur["background_blur"].append(def_times[STAGES.index("background") - 1])
         blur["fast_blur"].append(fast_ms)
         blur["psnr_fast"].append(psnr(fast, core.exact_blur(frame, kernel)))
-        a, b = ref_mask > 127, def_mask > 127
-        same += int(np.count_nonzero(a == b))
-        total += a.size
-        inter += int(np.count_nonzero(a & b))
-        union += int(np.count_nonzero(a | b))
-    result: dict[str, Any] = {"model": str(seg.path), "backend": seg.backend, "size": list(frames.size),
-                              "frames": count}
-    for name, table in rows.items():
-        arr = np.array(table)
-        result[name] = {"stages": {s: bench.summary(arr[:, j]) for j, s in enumerate(STAGES)},
-                        "end_to_end": bench.summary(arr.sum(axis=1))}
-    ref_stages, def_stages = result["reference"]["stages"], result["default"]["stages"]
-    result["speedup"] = {s: _ratio(ref_stages[s]["median_ms"], def_stages[s]["median_ms"]) for s in STAGES}
-    result["speedup"]["end_to_end"] = _ratio(result["reference"]["end_to_end"]["median_ms"],
-                                             result["default"]["end_to_end"]["median_ms"])
+        a = ref_mask > 127
+        for j, (def_times, def_mask, _) in enumerate(results):
+            rows[j].append([decode_ms] + def_times)
+            background[j].append(def_times[STAGES.index("background") - 1])
+            b = def_mask > 127
+            c = counts[j]
+            c["same"] += int(np.count_nonzero(a == b))
+            c["total"] += a.size
+            c["inter"] += int(np.count_nonzero(a & b))
+            c["union"] += int(np.count_nonzero(a | b))
+    reference = _stage_summary(ref_rows)
     medians = {k: float(np.median(v)) for k, v in blur.items() if k != "psnr_fast"}
-    result["blur"] = {**{k: round(v, 3) for k, v in medians.items()},
-                      "fast_speedup": _ratio(medians["exact_blur"], medians["fast_blur"]),
-                      "background_blur_speedup": _ratio(medians["exact_blur"], medians["background_blur"]),
-                      "fast_psnr_db": round(float(np.mean(blur["psnr_fast"])), 2)}
-    result["mask_agreement"] = round(same / total, 5)
-    result["mask_iou"] = round(inter / union, 5) if union else 1.0
-    return result
+    out = []
+    for seg, table, bg, c in zip(segs, rows, background, counts):
+        result: dict[str, Any] = {"model": str(seg.path), "backend": seg.backend, "size": list(frames.size),
+                                  "frames": count, "input_size": list(seg.input_size), "models_interleaved": len(segs),
+                                  "reference": reference, "default": _stage_summary(table)}
+        ref_stages, def_stages = reference["stages"], result["default"]["stages"]
+        result["speedup"] = {s: _ratio(ref_stages[s]["median_ms"], def_stages[s]["median_ms"]) for s in STAGES}
+        result["speedup"]["end_to_end"] = _ratio(reference["end_to_end"]["median_ms"],
+                                                 result["default"]["end_to_end"]["median_ms"])
+        background_ms = float(np.median(bg))
+        result["blur"] = {**{k: round(v, 3) for k, v in medians.items()}, "background_blur": round(background_ms, 3),
+                          "fast_speedup": _ratio(medians["exact_blur"], medians["fast_blur"]),
+                          "background_blur_speedup": _ratio(medians["exact_blur"], background_ms),
+                          "fast_psnr_db": round(float(np.mean(blur["psnr_fast"])), 2)}
+        result["mask_agreement"] = round(c["same"] / c["total"], 5)
+        result["mask_iou"] = round(c["inter"] / c["union"], 5) if c["union"] else 1.0
+        out.append(result)
+    return out
+
+
+def _stage_summary(table: Sequence[Sequence[float]]) -> dict[str, Any]:
+    arr = np.array(table)
+    return {"stages": {s: bench.summary(arr[:, j]) for j, s in enumerate(STAGES)},
+            "end_to_end": bench.summary(arr.sum(axis=1))}
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -270,8 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--graph", type=Path, default=REFERENCE_GRAPH, help="TF1 frozen graph (reference)")
     parser.add_argument("--model", type=Path, action="append",
-                        help="int8 TFLite model of the default path; repeat to compare several, each against "
-                             f"the reference in its own interleaved run (default: {DEFAULT_MODEL.name})")
+                        help="TFLite model of the default path, square (letterboxed like the reference) or "
+                             "frame-shaped (e.g. 513x289 for 16:9, fed unpadded); repeat to compare several, all "
+                             "interleaved frame by frame with the reference in one run "
+                             f"(default: {DEFAULT_MODEL.name})")
     parser.add_argument("--input", type=Path, default=VIDEO, help="video or image to take frames from")
     parser.add_argument("--sizes", type=lambda t: [frame_size(s) for s in t.split(",")],
                         default=[(640, 480), (1920, 1080)], metavar="WxH[,WxH]")
@@ -314,15 +334,13 @@ def run(args: argparse.Namespace, log) -> int:
                               "backend": segs[0].backend, "threads": args.threads, "kernel": core.BLUR_KERNEL,
                               "classes": ids, "comparisons": []}
     for size in args.sizes:
-        for seg in segs:
-            log(f"reference vs {seg.path.name} at {size[0]}x{size[1]}")
-            with tempfile.TemporaryDirectory(prefix="pibokeh-ref-") as tmp:
-                frames = bench.prepare_frames([str(args.input)], size, args.frames + args.warmup, Path(tmp))
-                try:
-                    result["comparisons"].append(compare(ref, seg, frames, args.frames, args.warmup, ids,
-                                                         core.BLUR_KERNEL))
-                finally:
-                    frames.close()
+        log(f"reference vs {', '.join(seg.path.name for seg in segs)} at {size[0]}x{size[1]}, interleaved")
+        with tempfile.TemporaryDirectory(prefix="pibokeh-ref-") as tmp:
+            frames = bench.prepare_frames([str(args.input)], size, args.frames + args.warmup, Path(tmp))
+            try:
+                result["comparisons"] += compare(ref, segs, frames, args.frames, args.warmup, ids, core.BLUR_KERNEL)
+            finally:
+                frames.close()
     if args.voc:
         log(f"reference accuracy on {args.voc}")
         result["reference_accuracy"] = reference_accuracy(ref, args.voc)
