@@ -1,7 +1,7 @@
 """The reference's mask step -- resize, GaussianBlur, Otsu -- computed only where it can change.
 
-`core.refine_mask` is the reference's three lines at full resolution. At 1080p most of that work
-is spent far from the mask's edges, where the upscaled class mask is one value over the whole
+`plain_refine` is the reference's three lines at full resolution. At 1080p most of that work is
+spent far from the mask's edges, where the upscaled class mask is one value over the whole
 Gaussian window and so comes out of the blur unchanged. `refine_near_edges` gives the same result
 to the bit: it blurs only the tiles near an edge (found on the small class mask, before upscaling),
 takes every other tile's pixels as they are, builds Otsu's histogram from both and thresholds with

@@ -462,6 +462,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="640x480,1920x1080")
     parser.add_argument("--model-rounds", type=int, default=10,
                         help="latency rounds of the fast-model matrix (default: 10)")
+    parser.add_argument("--published-model", type=Path, default=None, metavar="TFLITE",
+                        help="the published model the Pi estimate is scaled from, to time it here too "
+                             "(see scripts/bench_models.py --help)")
     args = parser.parse_args(argv)
     for path in (ref.REFERENCE_GRAPH, ref.DEFAULT_MODEL, ref.VIDEO, ref.SHARED / "voc"):
         if not path.exists():
@@ -503,7 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fast = None
     if not args.no_convert:
         log("the fast models (scripts/bench_models.py)")
-        fast = bench_models.measure(args.workdir, edge_python, rounds=args.model_rounds, frames=args.frames)
+        fast = bench_models.measure(args.workdir, edge_python, rounds=args.model_rounds, frames=args.frames,
+                                    published=args.published_model)
     # the post-processing target: the int8 513 default model at 640x480, from the model matrix
     post = next(({**run, "size": "x".join(map(str, quant["size"]))} for run in quant["runs"]
                  if run["model"] == reference["model"] and run["backend"] == "ai_edge_litert"

@@ -156,13 +156,15 @@ def compute(edge_python: str, paths: Sequence[str]) -> dict[str, dict[str, Any]]
 # ---- latency --------------------------------------------------------------------------------------
 
 def latency(edge_python: str, paths: Sequence[str], backends: Sequence[str], threads: Sequence[int],
-            rounds: int) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
-    """Inference latency per model, backend and thread count: one worker process per backend."""
+            rounds: int, published: Path | None = None) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """Inference latency per model, backend and thread count: one worker process per backend.
+    With `published` (the file the Pi estimate is scaled from), that one is timed in the same rounds."""
     runs, failed = [], []
     for backend in backends:
         log(f"latency with {backend}: {len(paths)} models x threads {','.join(map(str, threads))}, {rounds} rounds")
+        extra = ["--published", str(published)] if published else []
         proc = subprocess.run([edge_python, str(Path(__file__).resolve()), "latency-worker", "--backend", backend,
-                               "--threads", ",".join(map(str, threads)), "--rounds", str(rounds), *paths],
+                               "--threads", ",".join(map(str, threads)), "--rounds", str(rounds), *extra, *paths],
                               capture_output=True, text=True)
         if proc.returncode != 0 or not proc.stdout.strip():
             failed.append({"model": f"all ({backend})",
@@ -177,24 +179,31 @@ def latency_worker(args: argparse.Namespace) -> int:
     rounds each timing one inference of every one in turn. Prints JSON."""
     import numpy as np
     from pibokeh import bench
+    from pibokeh.backends import interpreter_class
     from pibokeh.model import Segmenter, fit_input
 
-    cells = []
-    for path in args.models:
-        for n in (int(t) for t in args.threads.split(",")):
+    cells: list[tuple[str, int, Callable[[], Any], list[float]]] = []
+    for n in (int(t) for t in args.threads.split(",")):
+        for path in args.models:
             seg = Segmenter(path, backend=args.backend, threads=n)
             height, width = seg.input_size
             rgb, _ = fit_input(bench.synthetic_frame((width, height), 0), seg.input_size)
-            seg.infer(rgb)  # warm-up: the first invoke allocates and packs weights
-            cells.append((seg, rgb, []))
+            cells.append((path, n, lambda seg=seg, rgb=rgb: seg.infer(rgb), []))
+        if args.published:  # not a segmentation model: the bare interpreter, invoke only
+            interpreter = interpreter_class(args.backend)[1](model_path=args.published, num_threads=n)
+            interpreter.allocate_tensors()
+            detail = interpreter.get_input_details()[0]
+            interpreter.set_tensor(detail["index"], np.full(detail["shape"], 128, detail["dtype"]))
+            cells.append((args.published, n, interpreter.invoke, []))
+    for _, _, run, _ in cells:
+        run()  # warm-up: the first invoke allocates and packs weights
     for _ in range(args.rounds):
-        for seg, rgb, times in cells:
+        for _, _, run, times in cells:
             start = time.perf_counter()
-            seg.infer(rgb)
+            run()
             times.append((time.perf_counter() - start) * 1000.0)
-    runs = [{"model": str(seg.path), "backend": seg.backend, "threads": seg.threads,
-             "median_ms": round(float(np.median(t)), 2), "p90_ms": round(float(np.percentile(t, 90)), 2)}
-            for seg, _, t in cells]
+    runs = [{"model": str(path), "backend": args.backend, "threads": n, "median_ms": round(float(np.median(t)), 2),
+             "p90_ms": round(float(np.percentile(t, 90)), 2)} for path, n, _, t in cells]
     print(json.dumps({"rounds": args.rounds, "peak_rss_mb": bench.peak_rss_mb(), "runs": runs}))
     return 0
 
@@ -256,7 +265,8 @@ def measure(workdir: Path, edge_python: str, graphs: dict[str, Path] | None = No
             calib: Path | None = None, voc: Path | None = None, video: Path | None = None,
             reference_graph: Path | None = None, backends: Sequence[str] = BACKENDS,
             threads: Sequence[int] = THREADS, rounds: int = 10, frames: int = 10, calib_count: int = 100,
-            only: Sequence[tuple[str, int, tuple[int, int]]] | None = None) -> dict[str, Any]:
+            only: Sequence[tuple[str, int, tuple[int, int]]] | None = None,
+            published: Path | None = None) -> dict[str, Any]:
     """Everything the page and the README need, as one dict (see the module docstring)."""
     graphs = graphs or GRAPHS
     calib, voc, video = calib or ref.SHARED / "calib", voc or ref.SHARED / "voc", video or ref.VIDEO
@@ -266,7 +276,7 @@ def measure(workdir: Path, edge_python: str, graphs: dict[str, Path] | None = No
         return {"models": [], "failed": failed}
     paths = [m["path"] for m in made]
     info = compute(edge_python, paths)
-    runs, lat_failed = latency(edge_python, paths, backends, threads, rounds)
+    runs, lat_failed = latency(edge_python, paths, backends, threads, rounds, published)
     sizes = sorted({FRAME_SIZES.get((m["width"], m["height"]), (1920, 1080)) for m in made}, reverse=True)
     e2e = end_to_end(paths, reference_graph, video, sizes, frames)
     rows = []
@@ -285,7 +295,9 @@ def measure(workdir: Path, edge_python: str, graphs: dict[str, Path] | None = No
     for row in rows:
         default = base["latency"] if base else {}
         row["latency_ratio"] = {k: round(v / default[k], 3) for k, v in row["latency"].items() if default.get(k)}
-    return {"models": rows, "failed": failed + lat_failed, "published": PUBLISHED, "backends": list(backends),
+    here = {f"{r['backend']} {r['threads']}": r["median_ms"] for r in runs if published and r["model"] == str(published)}
+    return {"models": rows, "failed": failed + lat_failed, "published": PUBLISHED, "published_here": here,
+            "backends": list(backends),
             "threads": list(threads), "rounds": rounds, "host": e2e["host"], "reference": _reference_summary(e2e),
             "comparisons": e2e["comparisons"], "which_model": which_model(rows), "targets": targets(rows)}
 
@@ -404,7 +416,11 @@ def section(data: dict[str, Any], heading: str = "##") -> str:
     rec = recommended(rows)
     if rec:
         parts += [""] + stage_table(data, rec)
-    parts += ["", f"{heading}# Raspberry Pi 4 and 5: an estimate, not a measurement", "", published_note(), "",
+    parts += ["", f"{heading}# Raspberry Pi 4 and 5: an estimate, not a measurement", "", published_note(), ""]
+    check = cross_check(data)
+    if check:
+        parts += [check, ""]
+    parts += [
               f"**Which model for which Pi:** {data['which_model']}.", ""]
     return "\n".join(parts)
 
@@ -425,6 +441,23 @@ def published_note() -> str:
             "and what the counter leaves out (the float first layers of the int8 recipe, the upsampling to the "
             "input size and the arg-max, the input conversion) adds a few ms. Read it as the order of magnitude "
             "and the ranking; `pibokeh bench` on the Pi gives the real figures.")
+
+
+def cross_check(data: dict[str, Any]) -> str:
+    """The scaling tested on this machine: ms per GMAC of the published file and of the recommended
+    model, timed in the same rounds with the same interpreter and threads."""
+    rec = recommended(data["models"])
+    here = data.get("published_here") or {}
+    column = "ai_edge_litert 2" if "ai_edge_litert 2" in here else next(iter(here), None)
+    if not rec or not column or not rec.get("macs") or column not in rec["latency"]:
+        return ""
+    theirs = here[column] / PUBLISHED["gmacs"]
+    ours = rec["latency"][column] / (rec["macs"] / 1e9)
+    return (f"Checked on this machine: the published file itself, timed in the same rounds ({column} "
+            f"thread{'s' if not column.endswith(' 1') else ''}), takes {here[column]:.1f} ms = {theirs:.1f} ms/GMAC; "
+            f"the recommended model ({label(rec)}) {rec['latency'][column]:.1f} ms = {ours:.1f} ms/GMAC, "
+            f"{ours / theirs:.2f}x the published model's cost per MAC. If a Pi shows the same ratio, its figures are "
+            f"{'higher' if ours > theirs else 'lower'} than the estimate by about that factor.")
 
 
 def stage_table(data: dict[str, Any], rec: dict[str, Any]) -> list[str]:
@@ -471,6 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         worker.add_argument("--backend", required=True)
         worker.add_argument("--threads", default="1,2,4")
         worker.add_argument("--rounds", type=int, default=10)
+        worker.add_argument("--published", default=None)
         worker.add_argument("models", nargs="+")
         return latency_worker(worker.parse_args(argv[1:]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -491,6 +525,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", default=",".join(map(str, THREADS)))
     parser.add_argument("--rounds", type=int, default=10, help="latency rounds (default 10)")
     parser.add_argument("--frames", type=int, default=10, help="1080p frames (default 10)")
+    parser.add_argument("--published-model", type=Path, default=None, metavar="TFLITE",
+                        help="the file the Pi estimate is scaled from (ssd_mobilenet_v1/tflite_for_rpi/"
+                             "mobilenet_v1.tflite of aallan/benchmarking-ml-on-the-edge): timed here too, as a "
+                             "check of the scaling by compute")
     parser.add_argument("--json", action="store_true", help="print the data as one JSON object")
     args = parser.parse_args(argv)
     graphs = dict(g.split("=", 1) for g in args.graph) if args.graph else None
@@ -506,7 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")], args.calib, args.voc,
                    args.video, args.reference_graph, args.backends.split(","),
                    [int(t) for t in args.threads.split(",")], args.rounds, args.frames, args.calib_count,
-                   [_triple(m) for m in args.models.split(",")] if args.models else None)
+                   [_triple(m) for m in args.models.split(",")] if args.models else None, args.published_model)
     if args.json:
         print(json.dumps(data, default=str))
     elif data["models"]:
