@@ -4,11 +4,11 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from .commands import bench, blur, camera, evaluate, info, models
+from .commands import bench, blur, camera, evaluate, info, models, passwd
 from .errors import run_command
 from .options import Parser
 
-COMMANDS = (blur, evaluate, info, models, camera, bench)
+COMMANDS = (blur, evaluate, info, models, camera, passwd, bench)
 
 
 def build_parser() -> Parser:

@@ -190,12 +190,20 @@ class Pipeline:
         """True once the pipeline has finished (all frames written, outputs not yet closed)."""
         return self._done.wait(timeout)
 
-    def join(self) -> None:
-        """Stop, wait for the stages, close the source. Outputs are the caller's to close."""
+    def join(self, capture_timeout: float | None = None) -> None:
+        """Stop, wait for the stages, close the source. Outputs are the caller's to close.
+
+        A capture stage blocked in a stalled source (or reopening one) is waited for at most
+        `capture_timeout` seconds and then left behind, so that stopping never hangs on a stream;
+        its source is then not closed under it (the process is ending anyway)."""
         self.stop()
-        for thread in self._threads:
+        capture, others = self._threads[:1], self._threads[1:]
+        for thread in others:
             thread.join()
-        self.source.close()
+        for thread in capture:
+            thread.join(capture_timeout)
+        if not any(thread.is_alive() for thread in capture):
+            self.source.close()
 
     @property
     def running(self) -> bool:
@@ -250,7 +258,7 @@ class Pipeline:
             self._fail(f"{threading.current_thread().name}: {type(exc).__name__}: {exc}")
 
     def _fail(self, message: str) -> None:
-        if self.error is None:
+        if self.error is None and not self._stop.is_set():  # a stage cut short by stop() has not failed
             self.error = message
         self._finish()
 

@@ -1,8 +1,10 @@
 """Running `pibokeh camera`: the source, the pipeline and its outputs, signals, reloads, the summary.
 
 SIGHUP re-reads the config file and the model and applies what can change live (model, classes,
-look, inference rate, smoothing, snapshot interval) without dropping the stream. SIGTERM and Ctrl-C
-finish cleanly: the recording is finalised and playable.
+look, inference rate, smoothing, snapshot interval) without dropping the stream; the whole new
+configuration is built and tried on a test frame first, and any error keeps the old one running.
+SIGTERM and Ctrl-C finish cleanly within a few seconds in any state (a stalled stream is abandoned,
+not waited for): the recording is finalised and playable.
 """
 from __future__ import annotations
 
@@ -14,17 +16,23 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .. import core
 from ..errors import InputError, PibokehError
 from ..frames import FrameSink
+from ..model import Segmenter
 from ..options import classes_from_args, open_segmenter, style_from_args
 from ..video import VideoFileSink
+from .auth import Authenticator
 from .config import describe, resolve
 from .options import LIVE
 from .pipeline import LiveSettings, Pipeline
 from .preview import PreviewHub, PreviewServer, healthy_while
 from .snapshots import SnapshotSink
-from .sources import open_source, open_with_retries
+from .sources import URL_SCHEMES, open_source, open_with_retries
+
+STOP_GRACE = 1.0  # seconds a capture stage stuck in a stalled source is waited for when stopping
 
 
 def log(message: str) -> None:
@@ -75,12 +83,21 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettin
     say(f"model {segmenter.path.name} ({segmenter.family}) on {segmenter.backend}, {segmenter.threads} threads")
 
     def reopen():
-        return open_source(opts.source, opts.size, opts.fps, opts.loop)
+        if opts.source.startswith(URL_SCHEMES):
+            say(f"{opts.source}: opening, waiting up to {opts.open_timeout:g} s for the stream to answer")
+        return open_source(opts.source, opts.size, opts.fps, opts.loop, timeout=opts.open_timeout)
 
     if opts.record and opts.source.startswith("video:") and \
             Path(opts.source[6:]).resolve() == Path(opts.record).resolve():
         raise InputError(f"--record {opts.record} would overwrite the input video; choose another file")
-    source = open_with_retries(reopen, opts.retries, signals.stop, log=log)
+    auth = Authenticator.from_file(opts.auth) if opts.serve and opts.auth else None
+    try:
+        source = open_with_retries(reopen, opts.retries, signals.stop, log=log)
+    except InputError:
+        if signals.stop.is_set():  # asked to stop while opening (or waiting to retry): a normal end
+            say("SIGTERM while opening the source: stopped")
+            return 0
+        raise
     say(f"source {source.name}: {source.size[0]}x{source.size[1]} at {source.fps:g} fps")
     outputs: list[FrameSink] = []
     snapshots = hub = server = None
@@ -101,10 +118,12 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettin
     pipeline = Pipeline(source, segmenter, settings, outputs, reopen=reopen, max_frames=opts.max_frames,
                         duration=opts.duration, retries=opts.retries, log=log)
     state = {"opts": opts, "loaded": now_iso()}
+    interrupted = False
     try:
         if hub is not None:
             server = PreviewServer(opts.serve, hub, pipeline.snapshot, lambda: describe(state["opts"], state["loaded"]),
-                                   max_clients=opts.max_clients,
+                                   max_clients=opts.max_clients, auth=auth, allow_anyone=bool(opts.no_auth),
+                                   allow_hosts=opts.allow_hosts or (),
                                    healthy=healthy_while(lambda: pipeline.stats.last_output, lambda: pipeline.running))
             server.start()
             log(f"serving {server.url}")  # always shown: it is how a user (or a test) finds the page
@@ -117,16 +136,17 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettin
                 break
             if signals.reload.is_set():
                 signals.reload.clear()
-                _reload(args, state, pipeline, snapshots)
+                _reload(args, state, pipeline, snapshots, source.size)
             if signals.snapshot.is_set():
                 signals.snapshot.clear()
                 if snapshots is not None:
                     snapshots.request()
     except KeyboardInterrupt:
+        interrupted = True
         say("interrupted: finishing")
     finally:
         signals.shield()
-        pipeline.join()
+        pipeline.join(capture_timeout=STOP_GRACE)
         if server is not None:
             server.stop()
         for output in outputs:
@@ -143,6 +163,10 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettin
         log(f"error: {pipeline.error}")
         log(summary)
         return 1
+    if stats["frames_in"] == 0 and not signals.stop.is_set() and not interrupted:
+        log(f"error: {source.name}: delivered no frame at all")
+        log(summary)
+        return 1
     say(summary)
     return 0  # stopping a live command by Ctrl-C or SIGTERM is its normal end
 
@@ -152,16 +176,29 @@ def _snapshot_on_enter(snapshots: SnapshotSink) -> None:
         snapshots.request()
 
 
+def try_settings(segmenter: Segmenter, settings: LiveSettings, size: tuple[int, int]) -> None:
+    """One test frame of the source's (width, height) through the model and the look: what a new
+    configuration would do to the first live frame, done before it is swapped in."""
+    frame = np.full((size[1], size[0], 3), 128, np.uint8)
+    mask = core.frame_mask(segmenter.predict(frame), settings.class_ids, frame.shape[:2])
+    core.compose(frame, mask, settings.style)
+
+
 def _reload(args: argparse.Namespace, state: dict[str, Any], pipeline: Pipeline,
-            snapshots: SnapshotSink | None) -> None:
-    """Re-read the config file and the model; apply what can change live, keep running on errors."""
+            snapshots: SnapshotSink | None, size: tuple[int, int]) -> None:
+    """Re-read the config file and the model, check the whole new configuration on a test frame,
+    then apply what can change live; on any error keep running on the old settings."""
     old = state["opts"]
     try:
         new = resolve(args)
         settings = settings_from(new)
         segmenter = open_segmenter(new)
+        try_settings(segmenter, settings, size)
     except PibokehError as exc:
-        log(f"reload failed, still running with the previous settings: {exc}")
+        log(f"reload failed, still running with the previous settings: {_one_line(exc)}")
+        return
+    except Exception as exc:  # whatever the new settings break (OpenCV, memory, a bug) must not end the service
+        log(f"reload failed, still running with the previous settings: {type(exc).__name__}: {_one_line(exc)}")
         return
     fixed = sorted(k.replace("_", "-") for k in vars(new) if k not in LIVE and getattr(new, k) != getattr(old, k))
     if fixed:
@@ -173,3 +210,7 @@ def _reload(args: argparse.Namespace, state: dict[str, Any], pipeline: Pipeline,
     state["loaded"] = now_iso()
     log(f"reloaded: model {segmenter.path.name}, classes {','.join(map(str, settings.class_ids))}, "
         f"infer every {settings.infer_every}, smooth {settings.smooth:g}")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
