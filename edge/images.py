@@ -62,8 +62,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{path}: empty file")
     size = header_size(data)
     if size and size[0] * size[1] > _limit:
-        raise InputError(f"{path}: {size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.1f} megapixels, over the "
-                         f"limit of {_limit / 1e6:g} (--max-pixels)")
+        raise InputError(f"{path}: {size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.1f} megapixels, more than "
+                         f"--max-pixels {_limit / 1e6:g}M")
     # Phone JPEGs are often stored sideways with an EXIF orientation tag; outputs carry no EXIF, so
     # apply it. Other formats are read unchanged to keep alpha and 16 bits.
     is_jpeg = data[:2].tobytes() == b"\xff\xd8"

@@ -139,6 +139,19 @@ def _check_tflite_file(path: Path) -> None:
         raise ModelError(f"{path}: not a TFLite model (no TFL3 identifier)")
 
 
+def _model_source(path: Path) -> dict[str, Any]:
+    """The interpreter's model argument: the path (memory-mapped by TFLite), or the file's bytes when
+    the path is not valid UTF-8 (a name from another locale), which the interpreters cannot take."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return {"model_content": path.read_bytes()}
+        except OSError as exc:
+            raise ModelError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return {"model_path": str(path)}
+
+
 class Segmenter:
     """A DeepLab-style TFLite model, ready to turn BGR frames into class maps."""
 
@@ -149,7 +162,7 @@ class Segmenter:
         self.backend, interpreter = interpreter_class(backend)
         self.threads = threads or default_threads()
         try:
-            self.interpreter = interpreter(model_path=str(self.path), num_threads=self.threads)
+            self.interpreter = interpreter(**_model_source(self.path), num_threads=self.threads)
             with native_stderr_silenced():  # the C++ runtime prints an INFO line per delegate
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:

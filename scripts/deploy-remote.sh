@@ -108,6 +108,9 @@ switch_to() {  # RELEASE_ID: make it the running release (venv, model, config, u
         rm -f "$PREFIX/models/current.json"
     fi
     install_file "$dir/pibokeh.toml" "$ETC/pibokeh.toml" 0644
+    if [ -f "$dir/auth" ]; then  # the preview's password file: the service's group may read it, nobody else
+        install -m 0640 -o root -g "$SERVICE_USER" "$dir/auth" "$ETC/auth.tmp.$$" && mv -f "$ETC/auth.tmp.$$" "$ETC/auth"
+    fi
     install_file "$dir/pibokeh.service" "$UNIT_DIR/$UNIT" 0644
     printf '[Service]\nEnvironment=PIBOKEH_MODEL=%s\n' "$PREFIX/models/current.tflite" > "$dir/10-deploy.conf"
     install_file "$dir/10-deploy.conf" "$UNIT_DIR/$UNIT.d/10-deploy.conf" 0644
@@ -178,6 +181,7 @@ cmd_activate() {
         for f in MANIFEST pibokeh.toml pibokeh.service "$(manifest_get WHEEL "$staging/MANIFEST")"; do
             cp "$staging/$f" "$dir.partial/$f"
         done
+        [ ! -f "$staging/auth" ] || install -m 0600 "$staging/auth" "$dir.partial/auth"
         mv "$dir.partial" "$dir"
     fi
     for kind in MODEL:tflite CARD:json; do
