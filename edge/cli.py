@@ -7,6 +7,7 @@ from typing import Sequence
 from .commands import bench, blur, camera, evaluate, info, models, passwd
 from .errors import run_command
 from .options import Parser
+from .quiet import quiet_native_logs
 
 COMMANDS = (blur, evaluate, info, models, camera, passwd, bench)
 
@@ -23,6 +24,7 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_native_logs()
     return run_command("pibokeh", build_parser().parse_args(argv))
 
 

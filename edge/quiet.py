@@ -57,3 +57,12 @@ def _redirected() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def quiet_native_logs() -> None:
+    """Ask OpenCV to keep FFmpeg's per-frame decoder messages ("[mjpeg @ 0x..] No JPEG data found")
+    and its own warnings to itself: a damaged video is our one line, not a screenful. Call it before
+    the first video is opened (OpenCV reads these once). PIBOKEH_VERBOSE=1 keeps them."""
+    if not os.environ.get("PIBOKEH_VERBOSE"):
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
