@@ -94,6 +94,7 @@ class PreviewServer(HTTPServer):
     """Serves a PreviewHub. `stats` and `config` are called per request for their JSON."""
 
     allow_reuse_address = True
+    request_queue_size = 128  # a burst of connections waits in the kernel, not refused
 
     def __init__(self, address: tuple[str, int], hub: PreviewHub, stats: JsonFn, config: JsonFn,
                  max_clients: int = 10, healthy: Callable[[], tuple[bool, str]] | None = None,
