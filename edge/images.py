@@ -64,6 +64,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if size and size[0] * size[1] > _limit:
         raise InputError(f"{path}: {size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.1f} megapixels, more than "
                          f"--max-pixels {_limit / 1e6:g}M")
+    if data[:8].tobytes() == PNG_SIGNATURE and not _png_chunks_fit(data.tobytes()):
+        raise InputError(f"{path}: not a readable image (corrupt PNG: a chunk runs past the end of the file)")
     # Phone JPEGs are often stored sideways with an EXIF orientation tag; outputs carry no EXIF, so
     # apply it. Other formats are read unchanged to keep alpha and 16 bits.
     is_jpeg = data[:2].tobytes() == b"\xff\xd8"
@@ -81,6 +83,23 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     if image.dtype not in (np.uint8, np.uint16):
         image = _to_uint16(image)
     return image
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunks_fit(data: bytes) -> bool:
+    """False when a PNG chunk before the image data claims more bytes than the file holds: OpenCV's
+    reader spends seconds on such a 200-byte file (one chunk "length" of 4 GB), found by fuzzing."""
+    at = len(PNG_SIGNATURE)
+    while at + 8 <= len(data):
+        length = int.from_bytes(data[at:at + 4], "big")
+        if data[at + 4:at + 8] in (b"IDAT", b"IEND"):  # the image data itself: the decoder's to judge
+            return True
+        if length > len(data) - at - 12:
+            return False
+        at += 12 + length
+    return True
 
 
 def _cv_reason(exc: Exception) -> str:
