@@ -8,6 +8,7 @@ import base64
 import http.client
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -289,3 +290,47 @@ def test_the_stream_plays_in_headless_chromium_with_credentials(tmp_path, clip, 
     assert image is not None and image.shape[:2] == (800, 1000)
     stream = image[70:400, 30:640]
     assert stream.std() > 20 and stream.mean() > 40  # a real frame from the authenticated <img>
+
+
+# ---- configuration and deploy carry it through ----------------------------------------------------
+
+def test_config_file_takes_auth_no_auth_and_allow_hosts(tmp_path, users):
+    from pibokeh.camera.config import read_config
+    config = tmp_path / "c.toml"
+    config.write_text(f'serve = "[::1]:8765"\nauth = "{users}"\nallow-hosts = ["cam.lan", "Other.Lan"]\n'
+                      "no-auth = false\nopen-timeout = 5\nmax-pixels = \"20M\"\n")
+    settings = read_config(config)
+    assert settings["serve"] == ("::1", 8765) and settings["auth"] == users
+    assert settings["allow_hosts"] == ["cam.lan", "other.lan"] and settings["open_timeout"] == 5.0
+    assert settings["max_pixels"] == 20_000_000 and settings["no_auth"] is False
+
+
+def fake_wheel(path):
+    import zipfile
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("pibokeh-0.1.0.dist-info/RECORD", "pibokeh/__init__.py,sha256=x,1\n")
+    return path
+
+
+def test_deploy_release_carries_the_password_file_and_refuses_an_open_lan_config(tmp_path, users):
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    script = root / "scripts" / "deploy_release.py"
+    wheel = fake_wheel(tmp_path / "pibokeh-0.1.0-py3-none-any.whl")
+    lan = tmp_path / "lan.toml"
+    lan.write_text('serve = "0.0.0.0:8765"\nauth = "/etc/pibokeh/auth"\n')
+    base = [sys.executable, str(script), "--wheel", str(wheel), "--unit", str(root / "scripts/systemd/pibokeh.service"),
+            "--model", str(TINY)]
+    refused = run(base + ["--out", tmp_path / "r1", "--config", lan])
+    assert refused.returncode == 2 and "shows the camera to the network: pass --auth FILE" in refused.stderr
+    made = run(base + ["--out", tmp_path / "r2", "--config", lan, "--auth", users])
+    assert made.returncode == 0, made.stderr
+    manifest = (tmp_path / "r2" / "MANIFEST").read_text()
+    assert "AUTH_SHA=" in manifest and (tmp_path / "r2" / "auth").read_text() == users.read_text()
+    assert "HEALTH_URL=http://127.0.0.1:8765/healthz" in manifest  # /healthz needs no credentials
+    not_ours = tmp_path / "passwd"
+    not_ours.write_text("root:x:0:0::/root:/bin/sh\n")
+    bad = run(base + ["--out", tmp_path / "r3", "--config", lan, "--auth", not_ours])
+    assert bad.returncode == 2 and "not a password file" in bad.stderr
+    loopback = run(base + ["--out", tmp_path / "r4", "--config", root / "scripts/systemd/pibokeh.toml"])
+    assert loopback.returncode == 0, loopback.stderr  # the example config serves on loopback: no file needed
