@@ -8,13 +8,12 @@ newer converters (e.g. `output_stride`, `input.width`/`input.height`) still load
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 from pathlib import Path
 from typing import Any
-
-import jsonschema
 
 from .errors import ModelError
 
@@ -75,7 +74,12 @@ SCHEMA: dict[str, Any] = {
         "validation": _OBJECT_OR_NULL,
     },
 }
-_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+@functools.cache
+def _validator() -> Any:
+    import jsonschema  # here, not at the top: ~0.1 s that commands on models without a card never pay
+    return jsonschema.Draft202012Validator(SCHEMA)
 
 
 def card_path(model: str | os.PathLike) -> Path:
@@ -106,7 +110,8 @@ def card_problem(card: Any) -> str | None:
     """What is wrong with a parsed card, in a few words naming the field; None when it is fine."""
     if not isinstance(card, dict):
         return "not a JSON object"
-    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(card))
+    from jsonschema.exceptions import best_match
+    error = best_match(_validator().iter_errors(card))
     if error is None:
         return _non_finite(card.get("input"))
     field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
@@ -123,7 +128,7 @@ def _non_finite(card_input: Any) -> str | None:
     return None
 
 
-def _expected(error: jsonschema.ValidationError) -> str:
+def _expected(error: Any) -> str:
     """The schema's expectation in words (jsonschema's own message repeats the whole value)."""
     kind, want = error.validator, error.validator_value
     if kind == "type":
