@@ -107,10 +107,11 @@ class PreviewServer(HTTPServer):
         except (OSError, OverflowError, UnicodeError) as exc:
             raise OutputError(f"cannot serve on {_show(host)}:{address[1]} "
                               f"({getattr(exc, 'strerror', None) or exc})") from None
-        if not is_loopback(host) and auth is None and not allow_anyone:
+        try:
+            check_exposure(host, auth is not None, allow_anyone)
+        except InputError:
             self.server_close()
-            raise InputError(f"serving on {host} shows the camera to everyone who can reach that address: "
-                             "pass --auth FILE (make it with `pibokeh passwd FILE USER`) or --no-auth")
+            raise
         self.hub = hub
         self.stats = stats
         self.config = config
@@ -185,6 +186,13 @@ class PreviewServer(HTTPServer):
     def release_client(self) -> None:
         with self._clients_lock:
             self.clients -= 1
+
+
+def check_exposure(host: str, has_auth: bool, allow_anyone: bool) -> None:
+    """Serving beyond loopback needs credentials, or an explicit "anyone may watch"."""
+    if not is_loopback(host) and not has_auth and not allow_anyone:
+        raise InputError(f"serving on {host} shows the camera to everyone who can reach that address: "
+                         "pass --auth FILE (make it with `pibokeh passwd FILE USER`) or --no-auth")
 
 
 class PreviewHandler(BaseHTTPRequestHandler):
