@@ -64,5 +64,7 @@ def quiet_native_logs() -> None:
     and its own warnings to itself: a damaged video is our one line, not a screenful. Call it before
     the first video is opened (OpenCV reads these once). PIBOKEH_VERBOSE=1 keeps them."""
     if not os.environ.get("PIBOKEH_VERBOSE"):
-        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when FFmpeg starts
+        import cv2  # OpenCV read OPENCV_LOG_LEVEL when it was imported; its warnings are set here
+        if hasattr(cv2, "setLogLevel"):
+            cv2.setLogLevel(2)  # LOG_LEVEL_ERROR: no "[ WARN:0@...] Stream timeout triggered" lines

@@ -28,7 +28,6 @@ import numpy as np
 from ..errors import InputError
 from ..frames import FrameSource
 from ..images import to_bgr8
-from ..quiet import native_stderr_silenced
 from ..video import VideoFileSource
 
 Size = Optional[tuple[int, int]]  # (width, height)
@@ -116,15 +115,16 @@ class OpenCVSource(LiveSource):
         self.target = target
         device = isinstance(target, int) or str(target).startswith("/dev/")
         self.name = f"opencv:{target}" if device else str(target)
-        with native_stderr_silenced():  # FFmpeg's and OpenCV's own warnings beside our one line
-            if device:  # devices through V4L2 directly
-                self._cap = cv2.VideoCapture(target, cv2.CAP_V4L2)
-            else:
-                # URLs through FFmpeg (the network backend of OpenCV's wheels), with bounded waits: its
-                # default is to wait ~30 s for a server that accepts and never answers, on every attempt.
-                ms = int(timeout * 1000)
-                self._cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms,
-                                                                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
+        # (FFmpeg's and OpenCV's own messages are kept quiet by quiet_native_logs, process-wide: this
+        # runs in a worker thread, where swapping file descriptor 2 would race the other threads' logs)
+        if device:  # devices through V4L2 directly
+            self._cap = cv2.VideoCapture(target, cv2.CAP_V4L2)
+        else:
+            # URLs through FFmpeg (the network backend of OpenCV's wheels), with bounded waits: its
+            # default is to wait ~30 s for a server that accepts and never answers, on every attempt.
+            ms = int(timeout * 1000)
+            self._cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms,
+                                                                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
         if not self._cap.isOpened():
             self._cap.release()
             if device:
@@ -147,8 +147,7 @@ class OpenCVSource(LiveSource):
         self.fps = float(fps or (reported if 0.5 <= reported <= 240 else 25.0))
 
     def _grab(self) -> np.ndarray | None:
-        with native_stderr_silenced():  # a stalled or broken stream makes FFmpeg talk on every read
-            ok, frame = self._cap.read()
+        ok, frame = self._cap.read()
         return to_bgr8(frame) if ok and frame is not None and frame.size else None
 
     def read(self) -> np.ndarray | None:

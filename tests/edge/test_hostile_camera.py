@@ -106,6 +106,7 @@ def test_a_stalled_stream_times_out_with_one_line(stream):
     errors = [line for line in camera.lines if "error:" in line]
     assert errors == [f"pibokeh: error: {server.url}: cannot open within 1 s (no answer, unreachable, or not a "
                       "stream OpenCV can read)"], camera.stderr
+    assert all(line.startswith("pibokeh: ") for line in camera.lines), camera.stderr  # no OpenCV/FFmpeg chatter
 
 
 @pytest.mark.parametrize("after", ["stall", "close"])
