@@ -46,17 +46,29 @@ def _redirected() -> Iterator[None]:
         return
     python_stderr = sys.stderr
     devnull = os.open(os.devnull, os.O_WRONLY)
-    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+    sys.stderr = _lasting_copy(saved)
     try:
         os.dup2(devnull, 2)
         yield
     finally:
         sys.stderr.flush()
-        sys.stderr.close()
         sys.stderr = python_stderr
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+_copies: dict[tuple[int, int], object] = {}
+
+
+def _lasting_copy(fd: int):  # type: ignore[no-untyped-def]
+    """A text stream on a duplicate of `fd` that is never closed: another thread may still be writing
+    a log line to it after the redirection ended (closing it made that thread's print raise)."""
+    info = os.fstat(fd)
+    key = (info.st_dev, info.st_ino)
+    if key not in _copies:
+        _copies[key] = os.fdopen(os.dup(fd), "w", buffering=1)
+    return _copies[key]
 
 
 def quiet_native_logs() -> None:
