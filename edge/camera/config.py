@@ -44,7 +44,7 @@ def read_config(path: Path) -> dict[str, Any]:
     parser = ConfigParser(prog=str(path), add_help=False)
     add_camera_options(parser)
     # the long option of each setting (--allow-host's setting is allow_hosts)
-    flags = {a.dest: a.option_strings[-1] for a in parser._actions if a.option_strings}
+    flags = {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
     known = set(vars(parser.parse_args([]))) - NOT_IN_CONFIG
     argv: list[str] = []
     for key, value in data.items():
@@ -63,6 +63,8 @@ def read_config(path: Path) -> dict[str, Any]:
             argv += [f"{flag}={','.join(map(str, value))}"]
         elif isinstance(value, list) and dest == "allow_hosts" and all(isinstance(v, str) for v in value):
             argv += [f"{flag}={v}" for v in value]
+        elif isinstance(value, list) and dest == "model" and all(isinstance(v, str) for v in value):
+            argv += [f"{flag}={item}" for item in value]  # several models: each input to the one of its aspect
         else:
             raise InputError(f"{path}: {key} should be a string or a number")
     try:
@@ -73,9 +75,16 @@ def read_config(path: Path) -> dict[str, Any]:
     settings = {k: v for k, v in parsed.items() if k in chosen and v is not None and v is not False}
     settings.update({k: False for k in chosen if parsed.get(k) is False})
     for key in PATHS:
-        if key in settings and _is_relative_path(key, settings[key]):
-            settings[key] = type(settings[key])(path.parent / settings[key])
+        if key in settings:
+            settings[key] = _relative_to(path.parent, key, settings[key])
     return settings
+
+
+def _relative_to(folder: Path, key: str, value: Any) -> Any:
+    """A path setting (or a list of them) with relative paths taken from the config file's folder."""
+    if isinstance(value, list):
+        return [_relative_to(folder, key, item) for item in value]
+    return type(value)(folder / value) if _is_relative_path(key, value) else value
 
 
 def _is_relative_path(key: str, value: Any) -> bool:

@@ -22,7 +22,7 @@ from .. import core
 from ..errors import InputError, PibokehError
 from ..frames import FrameSink
 from ..model import Segmenter
-from ..options import classes_from_args, open_segmenter, style_from_args
+from ..options import classes_from_args, open_models, style_from_args
 from ..video import VideoFileSink
 from .auth import Authenticator
 from .config import describe, resolve
@@ -30,7 +30,7 @@ from .options import LIVE
 from .pipeline import LiveSettings, Pipeline
 from .preview import PreviewHub, PreviewServer, healthy_while
 from .snapshots import SnapshotSink
-from .sources import URL_SCHEMES, open_source, open_with_retries
+from .sources import DEFAULT_CAMERA_SIZE, URL_SCHEMES, open_source, open_with_retries
 
 STOP_GRACE = 1.0  # seconds a capture stage stuck in a stalled source is waited for when stopping
 
@@ -79,13 +79,17 @@ def settings_from(opts: argparse.Namespace) -> LiveSettings:
 
 def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettings, signals: Signals) -> int:
     say = (lambda message: None) if opts.quiet else log
-    segmenter = open_segmenter(opts)
-    say(f"model {segmenter.path.name} ({segmenter.family}) on {segmenter.backend}, {segmenter.threads} threads")
+    models = open_models(opts)
+    # A camera that can deliver a second, small stream (picamera2's lores) gets asked for exactly the
+    # input size of the model that fits the requested frame: no resize on the Pi before inference.
+    width, height = opts.size or DEFAULT_CAMERA_SIZE
+    hint = models.pick(height, width).input_size
 
     def reopen():
         if opts.source.startswith(URL_SCHEMES):
             say(f"{opts.source}: opening, waiting up to {opts.open_timeout:g} s for the stream to answer")
-        return open_source(opts.source, opts.size, opts.fps, opts.loop, timeout=opts.open_timeout)
+        return open_source(opts.source, opts.size, opts.fps, opts.loop, infer_size=(hint[1], hint[0]),
+                           timeout=opts.open_timeout)
 
     if opts.record and opts.source.startswith("video:") and \
             Path(opts.source[6:]).resolve() == Path(opts.record).resolve():
@@ -99,6 +103,9 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettin
             return 0
         raise
     say(f"source {source.name}: {source.size[0]}x{source.size[1]} at {source.fps:g} fps")
+    segmenter = models.pick(source.size[1], source.size[0])
+    say(f"model {segmenter.path.name} ({segmenter.family}) on {segmenter.backend}, {segmenter.threads} threads"
+        + (f", chosen from {len(models)} by the frame's aspect" if len(models) > 1 else ""))
     outputs: list[FrameSink] = []
     snapshots = hub = server = None
     try:
@@ -136,7 +143,7 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettin
                 break
             if signals.reload.is_set():
                 signals.reload.clear()
-                _reload(args, state, pipeline, snapshots, source.size)
+                _reload(args, state, pipeline, snapshots)
             if signals.snapshot.is_set():
                 signals.snapshot.clear()
                 if snapshots is not None:
@@ -185,15 +192,16 @@ def try_settings(segmenter: Segmenter, settings: LiveSettings, size: tuple[int, 
 
 
 def _reload(args: argparse.Namespace, state: dict[str, Any], pipeline: Pipeline,
-            snapshots: SnapshotSink | None, size: tuple[int, int]) -> None:
+            snapshots: SnapshotSink | None) -> None:
     """Re-read the config file and the model, check the whole new configuration on a test frame,
     then apply what can change live; on any error keep running on the old settings."""
     old = state["opts"]
     try:
         new = resolve(args)
         settings = settings_from(new)
-        segmenter = open_segmenter(new)
-        try_settings(segmenter, settings, size)
+        width, height = pipeline.source.size
+        segmenter = open_models(new).pick(height, width)
+        try_settings(segmenter, settings, (width, height))
     except PibokehError as exc:
         log(f"reload failed, still running with the previous settings: {_one_line(exc)}")
         return

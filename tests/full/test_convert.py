@@ -170,8 +170,10 @@ def test_bad_inputs_get_one_line_and_exit_2(tiny_pb, photos, tmp_path, convert):
     assert "must end in .tflite" in one_line_error(convert(tiny_pb, "-o", tmp_path / "a.bin", "--quant", "float32"))
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert "cannot create the output folder" in one_line_error(
+    assert "the output folder is not a folder" in one_line_error(
         convert(tiny_pb, "-o", blocker / "a.tflite", "--quant", "float32"))
+    assert "cannot create the output folder" in one_line_error(
+        convert(tiny_pb, "-o", blocker / "sub" / "a.tflite", "--quant", "float32"))
     assert "no node 'nope'" in one_line_error(
         convert(tiny_pb, "-o", tmp_path / "a.tflite", "--quant", "float32", "--output-tensor", "nope"))
 
