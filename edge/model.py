@@ -249,7 +249,7 @@ class Segmenter:
     def compute(self) -> Compute | None:
         """Multiply-accumulates per frame and output stride, read from the graph (a second,
         unallocated interpreter: cheap, and the running one is left alone)."""
-        return graph_compute(self._interpreter_class(model_path=str(self.path)), self.input_size[0])
+        return graph_compute(self._interpreter_class(**_model_source(self.path)), self.input_size[0])
 
     @property
     def output_stride(self) -> int | None:

@@ -81,13 +81,13 @@ def check_exposure(config: Path, auth: Path | None) -> None:
     """A config that serves on a non-loopback address needs credentials (or says no-auth): the service
     would refuse to start, so say it here rather than after a failed health check and a rollback."""
     with config.open("rb") as f:
-        settings = tomllib.load(f)
-    serve = find_key(settings, "serve")
+        settings = tomllib.load(f)  # the service reads top-level keys only
+    serve = settings.get("serve")
     if not isinstance(serve, str) or serve.rpartition(":")[0] in ("",) or serve.startswith(LOOPBACK):
         return
-    if find_key(settings, "no-auth") or find_key(settings, "no_auth"):
+    if settings.get("no-auth") or settings.get("no_auth"):
         return
-    if not (find_key(settings, "auth") and auth is not None):
+    if not (settings.get("auth") and auth is not None):
         raise ValueError(f"{config}: serve = {serve!r} shows the camera to the network: pass --auth FILE "
                          "(from `pibokeh passwd FILE USER`) and set auth = \"/etc/pibokeh/auth\" in the config")
 
