@@ -75,6 +75,16 @@ class VideoFileSink(FrameSink):
         self._writer.write(frame)
         self.frames += 1
 
+    @property
+    def bytes_written(self) -> int | None:
+        """Bytes in the file so far (the temporary one while recording), None once gone."""
+        for path in (self._tmp, self.path) if self._writer is not None else (self.path,):
+            try:
+                return path.stat().st_size
+            except OSError:
+                continue
+        return None
+
     def close(self) -> None:
         if self._writer is None:
             return
