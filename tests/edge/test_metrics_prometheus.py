@@ -2,15 +2,10 @@
 process; and a (fake) throttled Pi shows on /stats, /metrics and the page in headless Chromium."""
 from __future__ import annotations
 
-import json
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import time
 import urllib.parse
-import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,66 +13,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import TINY
 from tests.edge.test_camera_cli import Camera, chromium, no_leftover_processes  # noqa: F401 - the fixture
 from tests.fakes.fake_pi import fake_pi
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Prometheus:
-    """The Debian `prometheus` server on 127.0.0.1, scraping `targets` every second."""
-
-    def __init__(self, tmp_path, targets: list[str]):
-        binary = shutil.which("prometheus")
-        if binary is None:
-            pytest.skip("needs Prometheus (Debian package `prometheus`, listed in scripts/apt-packages.txt)")
-        self.port = free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                          "scrape_configs:\n  - job_name: pibokeh\n    static_configs:\n"
-                          f"      - targets: {json.dumps(targets)}\n")
-        self.log = tmp_path / "prometheus.log"
-        self.proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                                      f"--web.listen-address=127.0.0.1:{self.port}"],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"))
-
-    def query(self, expr: str) -> list[dict]:
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-        try:
-            with urllib.request.urlopen(url, timeout=5) as reply:
-                answer = json.loads(reply.read())
-        except OSError:
-            return []  # not up yet
-        assert answer["status"] == "success", answer
-        return answer["data"]["result"]
-
-    def wait_for(self, expr: str, accept, timeout: float = 90) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        result: list[dict] = []
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
-            result = self.query(expr)
-            if result and accept(result):
-                return result
-            time.sleep(0.5)
-        raise AssertionError(f"{expr}: {result}\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+from tests.prometheus import Prometheus, scrape_config
 
 
 def test_prometheus_scrapes_the_camera_frame_counter_and_inference_histogram(tmp_path, clip):
     camera = Camera("--source", f"video:{clip}", "--loop", "--serve", "127.0.0.1:0", "--model", TINY,
                     "--duration", 180, "-q")
     target = urllib.parse.urlparse(camera.wait_served()).netloc
-    prometheus = Prometheus(tmp_path, [target])
+    config = tmp_path / "prometheus.yml"
+    config.write_text(scrape_config([target]))
+    prometheus = Prometheus(tmp_path, config)
     try:
         prometheus.wait_for(f'up{{instance="{target}"}}', lambda r: r[0]["value"][1] == "1")
         # the frame counter, as Prometheus stored it over the last seconds: increasing from scrape to scrape
