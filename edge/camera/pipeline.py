@@ -26,7 +26,7 @@ from ..frames import FrameSink
 from ..model import Segmenter
 from .adaptive import Measured, next_infer_every
 from .sources import LiveSource, SourceLost, open_with_retries
-from .stats import Rate, Stats  # noqa: F401 - Rate: part of this module's interface before stats.py
+from .stats import Stats
 
 END = object()  # what the capture stage posts when a finite source is over
 WATCH_INTERVAL = 1.0  # seconds between looks at the heat and (with target_fps) the frame rate
