@@ -6,8 +6,8 @@ Sources that are not really live (a video file) say so with `skips_frames = Fals
 waits for the next instead, and the clip plays slower rather than losing frames.
 The segment stage infers every `infer_every`-th frame and reuses the last mask in between;
 `smooth` blends each new mask with the previous ones to stop the edge from flickering.
-With `target_fps`, a watch thread adjusts `infer_every` to hold that output rate (adaptive.py); it
-also keeps the heat/throttling reading (thermal.py) fresh for /stats and /metrics.
+With `target_fps`, a watch thread adjusts `infer_every` to hold that output rate (adaptive.py),
+raising it also while the SoC is throttled (thermal.py, which /stats and /metrics show).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from .sources import LiveSource, SourceLost, open_with_retries
 from .stats import Stats
 
 END = object()  # what the capture stage posts when a finite source is over
-WATCH_INTERVAL = 1.0  # seconds between looks at the heat and (with target_fps) the frame rate
+WATCH_INTERVAL = 1.0  # seconds between looks at the frame rate and the heat (with target_fps)
 
 
 @dataclass(frozen=True)
@@ -347,19 +347,19 @@ class Pipeline:
 
 
     def _watch(self) -> None:
-        """Keep the heat reading fresh; with a target frame rate, adjust infer_every to it."""
+        """With a target frame rate: adjust infer_every to it, once a second."""
         # (time, frames out) once a tick: the controller's output rate is averaged over up to 5 s since
         # the last change (steadier than the 2-s rate of /stats, which would make it chase noise)
         samples: collections.deque[tuple[float, int]] = collections.deque(maxlen=6)
         while not self._stop.wait(WATCH_INTERVAL):
-            reading = self.heat.read()
             now = time.monotonic()
             stats, ms = self.stats, self.stats.ms
             samples.append((now, stats.frames_out))
             with self._lock:
                 settings = self.settings
             if settings.target_fps <= 0:
-                continue
+                continue  # the heat is read when /stats or /metrics ask (vcgencmd is a process start)
+            reading = self.heat.read()
             settled = [sample for sample in samples if sample[0] >= self._changed + 0.5]
             span = settled[-1][0] - settled[0][0] if settled else 0.0
             fps_out = (settled[-1][1] - settled[0][1]) / span if span > 0 else stats.rate_out.per_second(now)
