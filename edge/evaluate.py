@@ -9,7 +9,7 @@ import numpy as np
 from .errors import InputError
 from .images import read_image, to_bgr8
 from .metrics import confusion, summarize
-from .model import Segmenter
+from .model_set import ModelSet
 from .progress import Progress
 
 GT_SUFFIX = "_gt.png"
@@ -31,10 +31,11 @@ def find_pairs(folder: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def evaluate(segmenter: Segmenter, folder: Path, quiet: bool = True,
+def evaluate(models: ModelSet, folder: Path, quiet: bool = True,
              warn: Callable[[str], None] = lambda message: None) -> dict[str, Any]:
-    """Pixel accuracy, mIoU over the classes present in the ground truth, IoU per class."""
-    num = segmenter.num_classes
+    """Pixel accuracy, mIoU over the classes present in the ground truth, IoU per class (each image
+    segmented by the model of the set that fits its aspect best)."""
+    num = max(seg.num_classes for seg in models)
     total = np.zeros((num, num), np.int64)
     images = 0
     pairs = find_pairs(folder)
@@ -44,7 +45,7 @@ def evaluate(segmenter: Segmenter, folder: Path, quiet: bool = True,
             image, truth = read_image(image_path), read_image(gt_path)
             if truth.ndim != 2:
                 raise InputError(f"{gt_path}: ground truth must be single-channel class ids")
-            total += confusion(segmenter.classes(to_bgr8(image)), truth, num)
+            total += confusion(models.pick(*image.shape[:2]).classes(to_bgr8(image)), truth, num)
             images += 1
         except (InputError, ValueError) as exc:
             warn(f"skipped {image_path.name}: {exc}")
@@ -52,4 +53,4 @@ def evaluate(segmenter: Segmenter, folder: Path, quiet: bool = True,
     bar.close()
     if not images:
         raise InputError(f"{folder}: none of the {len(pairs)} pairs could be evaluated")
-    return {**summarize(total, segmenter.labels), "images": images}
+    return {**summarize(total, models.first.labels), "images": images}

@@ -10,6 +10,7 @@ tensor details otherwise, so the three DeepLab families of the design all run:
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 
 from .backends import default_threads, interpreter_class
 from .card import MEAN, STD, read_card
+from .compute import Compute, graph_compute
 from .errors import ModelError
 from .labels import LABELS
 from .quiet import native_stderr_silenced
@@ -147,6 +149,7 @@ class Segmenter:
         _check_tflite_file(self.path)
         self.card = read_card(self.path)
         self.backend, interpreter = interpreter_class(backend)
+        self._interpreter_class = interpreter
         self.threads = threads or default_threads()
         try:
             self.interpreter = interpreter(model_path=str(self.path), num_threads=self.threads)
@@ -205,6 +208,23 @@ class Segmenter:
     def num_classes(self) -> int:
         return int(self._output["shape"][3]) if self.output_kind == "scores" else len(self.labels)
 
+    @functools.cached_property
+    def compute(self) -> Compute | None:
+        """Multiply-accumulates per frame and output stride, read from the graph (a second,
+        unallocated interpreter: cheap, and the running one is left alone)."""
+        return graph_compute(self._interpreter_class(model_path=str(self.path)), self.input_size[0])
+
+    @property
+    def output_stride(self) -> int | None:
+        """The card's output stride, else the one the graph's feature maps show."""
+        stride = (self.card or {}).get("output_stride")
+        return int(stride) if stride else (self.compute.output_stride if self.compute else None)
+
+    @property
+    def aspect(self) -> float:
+        """Input width / height."""
+        return self.input_size[1] / self.input_size[0]
+
     def describe(self) -> dict[str, Any]:
         """What `pibokeh info` shows: family, tensors, backend, threads, card."""
         def tensor(d: dict) -> dict[str, Any]:
@@ -214,7 +234,8 @@ class Segmenter:
                     "quantization": {"scale": float(scale), "zero_point": int(zero)} if scale else None}
         return {"model": str(self.path), "family": self.family, "backend": self.backend,
                 "threads": self.threads, "input": tensor(self._input), "output": tensor(self._output),
-                "output_kind": self.output_kind, "card": self.card}
+                "output_kind": self.output_kind, "output_stride": self.output_stride,
+                "macs": self.compute.macs if self.compute else None, "card": self.card}
 
     def infer(self, rgb: np.ndarray) -> np.ndarray:
         """Raw class map (uint8) for an RGB image already of the model's input size."""

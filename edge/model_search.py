@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from . import registry
 from .card import read_card
@@ -50,6 +51,26 @@ def default_model() -> Path:
     raise ModelError(f"no model found (looked at $PIBOKEH_MODEL, {models_dir()} and {cache_dir()}): "
                      "pass --model FILE, convert one with pibokeh-convert, or download one with "
                      f"`pibokeh fetch {registry.DEFAULT_FETCH}`")
+
+
+def resolve_models(names: Sequence[str] | None) -> list[Path]:
+    """The model files --model (repeatable) names: files, registry names, folders of converted models
+    (each converted model in it); none given: the default model (or $PIBOKEH_MODEL's folder)."""
+    if not names:
+        default = default_model()
+        return _folder_models(default) if default.is_dir() else [default]
+    paths: list[Path] = []
+    for name in names:
+        path = Path(name)
+        paths.extend(_folder_models(path) if path.is_dir() else [resolve_model(name)])
+    return paths
+
+
+def _folder_models(folder: Path) -> list[Path]:
+    found = sorted(converted_models(folder))
+    if not found:
+        raise ModelError(f"{folder}: holds no converted models (a .tflite with its .json card)")
+    return found
 
 
 def resolve_model(name: str | None) -> Path:

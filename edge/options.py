@@ -12,8 +12,8 @@ from .backends import BACKENDS
 from .errors import InputError
 from .images import read_image
 from .labels import class_ids
-from .model import Segmenter
-from .model_search import resolve_model
+from .model_search import resolve_models
+from .model_set import ModelSet
 
 COLOURS = {  # RGB, as people write colours
     "black": (0, 0, 0), "white": (255, 255, 255), "gray": (128, 128, 128), "grey": (128, 128, 128),
@@ -104,9 +104,11 @@ def add_classes(parser: argparse.ArgumentParser, what: str = "to keep sharp") ->
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", "-m", metavar="M",
-                        help="a .tflite file or a registry name (default: $PIBOKEH_MODEL, then the newest "
-                             "converted model in the user data folder, then a fetched one; see `pibokeh models`)")
+    parser.add_argument("--model", "-m", metavar="M", action="append",
+                        help="a .tflite file, a registry name, or a folder of converted models; repeat it to "
+                             "give several: each input then goes to the model whose input aspect is closest to "
+                             "its own (default: $PIBOKEH_MODEL, then the newest converted model in the user data "
+                             "folder, then a fetched one; see `pibokeh models`)")
     parser.add_argument("--backend", choices=BACKENDS,
                         help="TFLite interpreter (default: the first installed of " + ", ".join(BACKENDS) + ")")
     parser.add_argument("--threads", type=thread_count, metavar="N",
@@ -173,6 +175,6 @@ def classes_from_args(args: argparse.Namespace) -> tuple[int, ...]:
         raise InputError(str(exc)) from None
 
 
-def open_segmenter(args: argparse.Namespace) -> Segmenter:
-    """The Segmenter that --model, --backend and --threads ask for."""
-    return Segmenter(resolve_model(args.model), backend=args.backend, threads=args.threads)
+def open_models(args: argparse.Namespace) -> ModelSet:
+    """The models that --model, --backend and --threads ask for."""
+    return ModelSet.open(resolve_models(args.model), backend=args.backend, threads=args.threads)

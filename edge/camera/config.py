@@ -56,6 +56,9 @@ def read_config(path: Path) -> dict[str, Any]:
             argv += [flag, str(value)]
         elif isinstance(value, list) and dest == "classes":
             argv += [flag, ",".join(map(str, value))]
+        elif isinstance(value, list) and dest == "model" and all(isinstance(v, str) for v in value):
+            for item in value:  # several models: each input goes to the one that fits its aspect
+                argv += [flag, item]
         else:
             raise InputError(f"{path}: {key} should be a string or a number")
     try:
@@ -66,9 +69,16 @@ def read_config(path: Path) -> dict[str, Any]:
     settings = {k: v for k, v in parsed.items() if k in chosen and v is not None and v is not False}
     settings.update({k: False for k in chosen if parsed.get(k) is False})
     for key in PATHS:
-        if key in settings and _is_relative_path(key, settings[key]):
-            settings[key] = type(settings[key])(path.parent / settings[key])
+        if key in settings:
+            settings[key] = _relative_to(path.parent, key, settings[key])
     return settings
+
+
+def _relative_to(folder: Path, key: str, value: Any) -> Any:
+    """A path setting (or a list of them) with relative paths taken from the config file's folder."""
+    if isinstance(value, list):
+        return [_relative_to(folder, key, item) for item in value]
+    return type(value)(folder / value) if _is_relative_path(key, value) else value
 
 
 def _is_relative_path(key: str, value: Any) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 from .. import core
 from ..errors import InputError, PibokehError
 from ..frames import FrameSink
-from ..options import classes_from_args, open_segmenter, style_from_args
+from ..options import classes_from_args, open_models, style_from_args
 from ..video import VideoFileSink
 from .config import describe, resolve
 from .metrics import metrics_exporter
@@ -25,7 +25,7 @@ from .options import LIVE
 from .pipeline import LiveSettings, Pipeline
 from .preview import PreviewHub, PreviewServer, healthy_while
 from .snapshots import SnapshotSink
-from .sources import open_source, open_with_retries
+from .sources import DEFAULT_CAMERA_SIZE, open_source, open_with_retries
 
 
 def log(message: str) -> None:
@@ -72,17 +72,23 @@ def settings_from(opts: argparse.Namespace) -> LiveSettings:
 
 def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettings, signals: Signals) -> int:
     say = (lambda message: None) if opts.quiet else log
-    segmenter = open_segmenter(opts)
-    say(f"model {segmenter.path.name} ({segmenter.family}) on {segmenter.backend}, {segmenter.threads} threads")
+    models = open_models(opts)
+    # A camera that can deliver a second, small stream (picamera2's lores) gets asked for exactly the
+    # input size of the model that fits the requested frame: no resize on the Pi before inference.
+    width, height = opts.size or DEFAULT_CAMERA_SIZE
+    hint = models.pick(height, width).input_size
 
     def reopen():
-        return open_source(opts.source, opts.size, opts.fps, opts.loop)
+        return open_source(opts.source, opts.size, opts.fps, opts.loop, infer_size=(hint[1], hint[0]))
 
     if opts.record and opts.source.startswith("video:") and \
             Path(opts.source[6:]).resolve() == Path(opts.record).resolve():
         raise InputError(f"--record {opts.record} would overwrite the input video; choose another file")
     source = open_with_retries(reopen, opts.retries, signals.stop, log=log)
     say(f"source {source.name}: {source.size[0]}x{source.size[1]} at {source.fps:g} fps")
+    segmenter = models.pick(source.size[1], source.size[0])
+    say(f"model {segmenter.path.name} ({segmenter.family}) on {segmenter.backend}, {segmenter.threads} threads"
+        + (f", chosen from {len(models)} by the frame's aspect" if len(models) > 1 else ""))
     outputs: list[FrameSink] = []
     snapshots = hub = server = recording = None
     try:
@@ -163,7 +169,8 @@ def _reload(args: argparse.Namespace, state: dict[str, Any], pipeline: Pipeline,
     try:
         new = resolve(args)
         settings = settings_from(new)
-        segmenter = open_segmenter(new)
+        width, height = pipeline.source.size
+        segmenter = open_models(new).pick(height, width)
     except PibokehError as exc:
         pipeline.stats.reloads_failed += 1
         log(f"reload failed, still running with the previous settings: {exc}")

@@ -24,12 +24,14 @@ import numpy as np
 from ..errors import InputError
 from ..frames import FrameSource
 from ..images import to_bgr8
+from ..model import aspect_matches
 from ..video import VideoFileSource
 
 Size = Optional[tuple[int, int]]  # (width, height)
 
 MAX_RETRY_WAIT = 30.0  # seconds: a camera plugged back in is found within half a minute
 LORES_MAX_WIDTH = 640  # inference runs at <= 513 px: a bigger lores only costs copies
+DEFAULT_CAMERA_SIZE = (1280, 720)  # picamera2's main stream when no --size is given
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
 
 
@@ -142,10 +144,16 @@ class OpenCVSource(LiveSource):
 
 # ---- picamera2 ------------------------------------------------------------------------------------
 
-def lores_size(main: tuple[int, int]) -> tuple[int, int] | None:
-    """A lores size with the main stream's aspect: width a multiple of 64 (YUV420's alignment),
-    at most LORES_MAX_WIDTH; None when main is already that small."""
+def lores_size(main: tuple[int, int], wanted: tuple[int, int] | None = None) -> tuple[int, int] | None:
+    """The lores stream's (width, height) for a main stream of `main`, or None to infer on main.
+
+    `wanted` is the model's input size: asked for as it is (rounded down to even, as YUV420 needs)
+    when it has main's aspect and is smaller, so the frame reaches the model with no resize on the Pi.
+    Otherwise main's aspect at most LORES_MAX_WIDTH wide, width a multiple of 64."""
     width, height = main
+    if wanted and aspect_matches((height, width), (wanted[1], wanted[0])):
+        even = (wanted[0] // 2 * 2, wanted[1] // 2 * 2)
+        return even if even[0] < width and even[1] < height and min(even) >= 16 else None
     lores_w = min(LORES_MAX_WIDTH, width) // 64 * 64
     if lores_w < 64 or lores_w >= width:
         return None
@@ -154,9 +162,19 @@ def lores_size(main: tuple[int, int]) -> tuple[int, int] | None:
 
 
 def yuv420_to_bgr(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """picamera2's YUV420 array (height*3/2 rows; Y, then U and V planes) -> BGR of `size`."""
+    """picamera2's YUV420 array -> BGR of `size` (width, height).
+
+    The array is (height*3/2, stride): the Y plane's rows, then the U and V planes with rows of
+    stride/2 bytes, two to an array row; the stride is the width padded (to 64 bytes on a Pi)."""
     width, height = size
-    return cv2.cvtColor(np.ascontiguousarray(array[: height * 3 // 2, :width]), cv2.COLOR_YUV2BGR_I420)
+    stride = array.shape[1]
+    if stride == width:
+        return cv2.cvtColor(np.ascontiguousarray(array[: height * 3 // 2]), cv2.COLOR_YUV2BGR_I420)
+    y = array[:height, :width]
+    chroma = array[height: height * 3 // 2].reshape(height, stride // 2)
+    u, v = chroma[: height // 2, : width // 2], chroma[height // 2:, : width // 2]
+    packed = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(height * 3 // 2, width)
+    return cv2.cvtColor(packed, cv2.COLOR_YUV2BGR_I420)
 
 
 class Picamera2Source(LiveSource):
@@ -166,7 +184,8 @@ class Picamera2Source(LiveSource):
     lores is "YUV420" (the only lores format every Pi supports) and converted with OpenCV.
     """
 
-    def __init__(self, camera: int = 0, size: Size = None, fps: float | None = None, module: str = "picamera2"):
+    def __init__(self, camera: int = 0, size: Size = None, fps: float | None = None, module: str = "picamera2",
+                 infer_size: Size = None):
         self.name = f"picamera2:{camera}"
         try:
             Picamera2 = importlib.import_module(module).Picamera2
@@ -181,15 +200,17 @@ class Picamera2Source(LiveSource):
             self._cam = Picamera2(camera_num=camera)
         except Exception as exc:  # libcamera reports a busy camera as RuntimeError, others vary
             raise InputError(f"{self.name}: cannot open the camera, busy or failing ({_first_line(exc)})") from None
-        self.size = tuple(size) if size else (1280, 720)
+        self.size = tuple(size) if size else DEFAULT_CAMERA_SIZE
         self.fps = float(fps or 30.0)
-        self.lores = lores_size(self.size)
+        self.lores = lores_size(self.size, infer_size)
         streams = {"main": {"size": self.size, "format": "RGB888"}}
         if self.lores:
             streams["lores"] = {"size": self.lores, "format": "YUV420"}
         try:
             config = self._cam.create_video_configuration(**streams, controls={"FrameRate": self.fps})
             self._cam.configure(config)
+            if self.lores:  # libcamera may have adjusted the size it was asked for
+                self.lores = tuple(self._cam.camera_config["lores"]["size"])
             self._cam.start()
         except Exception as exc:
             self._cam.close()
@@ -227,15 +248,17 @@ def _first_line(exc: BaseException) -> str:
 
 # ---- choosing one ---------------------------------------------------------------------------------
 
-def open_source(spec: str, size: Size = None, fps: float | None = None, loop: bool = False) -> LiveSource:
-    """The live source a --source value names. Raises InputError with a one-line reason."""
+def open_source(spec: str, size: Size = None, fps: float | None = None, loop: bool = False,
+                infer_size: Size = None) -> LiveSource:
+    """The live source a --source value names. Raises InputError with a one-line reason.
+    `infer_size` (width, height): the model's input, for sources with a second, small stream."""
     kind, _, rest = spec.partition(":")
     if spec.startswith(URL_SCHEMES):
         return OpenCVSource(spec, size, fps)
     if kind == "picamera2":
         if rest and not rest.isdigit():
             raise InputError(f"--source {spec}: expected picamera2 or picamera2:N (a camera number)")
-        return Picamera2Source(int(rest or 0), size, fps)
+        return Picamera2Source(int(rest or 0), size, fps, infer_size=infer_size)
     if kind == "opencv":
         if rest.isdigit():
             return OpenCVSource(int(rest), size, fps)

@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import thermal
 from ..bench import DEFAULT_SIZE, Work, bench, describe_style, format_report, heat, host, peak_rss_mb, prepare_frames
-from ..model_search import resolve_model
+from ..model_search import resolve_models
 from ..options import (
     add_model_options,
     add_style_options,
@@ -37,9 +37,10 @@ def register(sub: Any) -> None:
         "the Pi was throttled during the run (vcgencmd get_throttled)."))
     add_model_options(p)
     add_style_options(p)
-    # bench compares: --model repeats and --threads takes a list (these replace the single-valued ones)
+    # bench compares: each --model is timed on its own, and --threads takes a list
     p.add_argument("--model", "-m", action="append", metavar="M",
-                   help="a .tflite file or registry name; repeat to compare models (default: the default model)")
+                   help="a .tflite file, registry name or folder of converted models; repeat to compare models "
+                        "(default: the default model)")
     p.add_argument("--threads", type=thread_list, metavar="N[,N...]",
                    help="interpreter threads, a comma list to compare, e.g. 1,2,4 (default: CPU cores, at most 4)")
     p.add_argument("--input", "-i", nargs="+", metavar="PATH", default=[],
@@ -58,7 +59,7 @@ def register(sub: Any) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     style = style_from_args(args)
     work = Work(classes_from_args(args), style)
-    models = [resolve_model(name) for name in (args.model or [None])]
+    models = resolve_models(args.model)
     failed: list[tuple[Path, str]] = []
     with tempfile.TemporaryDirectory(prefix="pibokeh-bench-") as tmp:
         frames = prepare_frames(args.input, args.size, args.frames + args.warmup, Path(tmp))

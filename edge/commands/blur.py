@@ -14,7 +14,7 @@ from ..options import (
     add_quiet,
     add_style_options,
     classes_from_args,
-    open_segmenter,
+    open_models,
     style_from_args,
 )
 
@@ -42,16 +42,17 @@ def cmd_blur(args: argparse.Namespace) -> int:
     ids = classes_from_args(args)
     style = style_from_args(args)
     ensure_folder(args.output)
-    seg = open_segmenter(args)
-    return _run(args, lambda image: batch.blur_frame(seg, image, ids, style),
+    models = open_models(args)
+    return _run(args, lambda image: batch.blur_frame(models.pick(*image.shape[:2]), image, ids, style),
                 transparent=isinstance(style.background, core.Transparent), mask=False)
 
 
 def cmd_mask(args: argparse.Namespace) -> int:
     ids = classes_from_args(args)
     ensure_folder(args.output)
-    seg = open_segmenter(args)
-    return _run(args, lambda image: batch.mask_frame(seg, image, ids), transparent=False, mask=True)
+    models = open_models(args)
+    return _run(args, lambda image: batch.mask_frame(models.pick(*image.shape[:2]), image, ids),
+                transparent=False, mask=True)
 
 
 def _run(args: argparse.Namespace, frame_fn: batch.FrameFn, transparent: bool, mask: bool) -> int:

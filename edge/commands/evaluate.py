@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..evaluate import evaluate
-from ..options import add_model_options, add_quiet, open_segmenter
+from ..options import add_model_options, add_quiet, open_models
 
 
 def register(sub: Any) -> None:
@@ -24,13 +24,16 @@ def register(sub: Any) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    seg = open_segmenter(args)
-    result = evaluate(seg, args.data, quiet=args.quiet or args.json,
+    models = open_models(args)
+    result = evaluate(models, args.data, quiet=args.quiet or args.json,
                       warn=lambda message: print(f"pibokeh: {message}", file=sys.stderr))
+    seg = models.first
     if args.json:
-        print(json.dumps({**result, "model": str(seg.path), "backend": seg.backend}))
+        print(json.dumps({**result, "model": str(seg.path), "models": [str(p) for p in models.paths],
+                          "backend": seg.backend}))
         return 0
-    print(f"model           {seg.path} ({seg.backend}, {seg.threads} threads)")
+    for seg in models:
+        print(f"model           {seg.path} ({seg.backend}, {seg.threads} threads)")
     print(f"images          {result['images']}")
     print(f"pixel accuracy  {result['pixel_accuracy']:.4f}")
     print(f"mIoU            {result['miou']:.4f}  (over the {len(result['iou'])} classes present)")

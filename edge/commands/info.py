@@ -5,7 +5,8 @@ import argparse
 import json
 from typing import Any
 
-from ..options import add_model_options, open_segmenter
+from ..compute import describe_macs
+from ..options import add_model_options, open_models
 
 
 def register(sub: Any) -> None:
@@ -16,17 +17,29 @@ def register(sub: Any) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    info = open_segmenter(args).describe()
-    if args.json:
-        print(json.dumps(info))
-        return 0
-    for key in ("model", "family", "backend", "threads", "output_kind"):
-        print(f"{key:<12}{info[key]}")
-    for key in ("input", "output"):
-        t = info[key]
-        quant = t["quantization"]
-        q = f"  scale {quant['scale']:.6g} zero point {quant['zero_point']}" if quant else ""
-        print(f"{key:<12}{t['name']} {t['shape']} {t['dtype']}{q}")
-    card = info["card"]
-    print(f"{'card':<12}{json.dumps(card, indent=2) if card else 'none (read from the tensors)'}")
+    for i, seg in enumerate(open_models(args)):
+        info = seg.describe()
+        if args.json:  # one object per model, one per line
+            print(json.dumps(info))
+            continue
+        if i:
+            print()
+        for key in ("model", "family", "backend", "threads", "output_kind"):
+            print(f"{key:<12}{info[key]}")
+        for key in ("input", "output"):
+            t = info[key]
+            quant = t["quantization"]
+            q = f"  scale {quant['scale']:.6g} zero point {quant['zero_point']}" if quant else ""
+            print(f"{key:<12}{t['name']} {t['shape']} {t['dtype']}{q}")
+        print(f"{'compute':<12}{describe_compute(seg)}")
+        card = info["card"]
+        print(f"{'card':<12}{json.dumps(card, indent=2) if card else 'none (read from the tensors)'}")
     return 0
+
+
+def describe_compute(seg) -> str:
+    """'2.74 GMAC per 513x513 frame, output stride 16'."""
+    height, width = seg.input_size
+    macs = f"{describe_macs(seg.compute.macs)} per {width}x{height} frame" if seg.compute else "unknown"
+    stride = f"output stride {seg.output_stride}" if seg.output_stride else "output stride unknown"
+    return f"{macs}, {stride}"

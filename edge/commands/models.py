@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from .. import registry
+from ..compute import describe_macs
 from ..errors import PibokehError
+from ..model import Segmenter
 from ..model_search import search
 from ..options import add_quiet
 from ..progress import Progress
@@ -36,7 +39,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             mark = ""
             if default is None:
                 default, mark = path, "  <- default"
-            print(f"       {path.name:<40}{_size(path)}{mark}")
+            print(f"       {path.name:<40}{_size(path)}  {_shape(path)}{mark}")
         if not place.found:
             print("       (none)")
     print("prebuilt models (`pibokeh fetch NAME`):")
@@ -47,7 +50,19 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _size(path) -> str:
+def _shape(path: Path) -> str:
+    """'513x289, output stride 16, 0.98 GMAC' (input width x height), or why it cannot be read."""
+    try:
+        seg = Segmenter(path, threads=1)
+    except PibokehError as exc:
+        return f"unusable: {str(exc).removeprefix(f'{path}: ')}"
+    height, width = seg.input_size
+    stride = f"output stride {seg.output_stride}" if seg.output_stride else "output stride ?"
+    macs = describe_macs(seg.compute.macs) if seg.compute else "? MAC"
+    return f"{width}x{height}, {stride}, {macs}"
+
+
+def _size(path: Path) -> str:
     try:
         return f"{path.stat().st_size / 1e6:6.1f} MB"
     except OSError:

@@ -24,6 +24,7 @@ from pibokeh.model import Segmenter
 from pibokeh.video import VideoFileSink
 
 from tests.conftest import TINY, VIDEO, need
+from tests.helpers import scene
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 
@@ -101,6 +102,32 @@ def test_the_real_clip_plays(tmp_path):
 
 
 # ---- picamera2 (fake) ----------------------------------------------------------------------------
+
+def test_lores_is_the_models_input_when_the_aspects_match():
+    assert lores_size((1280, 720), (513, 289)) == (512, 288)  # YUV420 needs even sizes
+    assert lores_size((1920, 1080), (641, 361)) == (640, 360)
+    assert lores_size((1280, 720), (513, 513)) == (640, 360)  # a square model: main's aspect, letterboxed later
+    assert lores_size((480, 270), (513, 289)) is None  # main is smaller than the model: infer on main
+
+
+def test_yuv420_with_padded_rows_converts_like_without(fake_picamera2):
+    image = scene((320, 180))[0]
+    padded = fake_picamera2._to_format(image, {"size": (320, 180), "format": "YUV420"})
+    assert padded.shape == (270, 320)  # 320 is a multiple of 64: no padding
+    odd = cv2.resize(image, (322, 180))
+    padded = fake_picamera2._to_format(odd, {"size": (322, 180), "format": "YUV420"})
+    assert padded.shape == (270, 384)  # rows padded to 64 bytes
+    plain = cv2.cvtColor(cv2.cvtColor(odd, cv2.COLOR_BGR2YUV_I420), cv2.COLOR_YUV2BGR_I420)
+    assert np.array_equal(yuv420_to_bgr(padded, (322, 180)), plain)
+
+
+def test_picamera2_lores_asks_for_the_models_input(fake_picamera2):
+    source = open_source("picamera2", size=(1280, 720), fps=120, infer_size=(513, 289))
+    main, small = source.read_frames()
+    assert source._cam.camera_config["lores"] == {"size": (512, 288), "format": "YUV420"}
+    assert small.shape == (288, 512, 3) and main.shape == (720, 1280, 3)
+    source.close()
+
 
 def test_lores_keeps_the_aspect_and_yuv_alignment():
     assert lores_size((1280, 720)) == (640, 360)

@@ -185,3 +185,21 @@ def test_integer_inputs_follow_their_quantization():
     assert lut[200] == 255 and lut[128] == 129 and lut[100] == 73 and lut[0] == 0
     # int8 with the same range as Coral: pixel - 128
     assert np.array_equal(quantized_input_lut(np.dtype(np.int8), 1 / 128, 0), np.arange(256) - 128)
+
+
+def test_compute_is_summed_from_the_graph(pibokeh):
+    """The tiny graph, by hand: a 3x3 stride-2 convolution 3 -> 3 channels and a 1x1 convolution
+    3 -> 21 classes, both on a 33x33 feature map."""
+    expected = 33 * 33 * 3 * (3 * 3 * 3) + 33 * 33 * 21 * 3
+    for model in (TINY, TINY_LABELS):
+        info = json.loads(pibokeh("info", "--model", model, "--json", check=True).stdout)
+        assert info["macs"] == expected and info["output_stride"] == 2  # (65 - 1) / (33 - 1)
+    text = pibokeh("info", "--model", TINY, check=True).stdout
+    assert "compute     157 kMAC per 65x65 frame, output stride 2" in text
+
+
+def test_compute_of_the_real_models():
+    # Google's Coral build runs at output stride 16 (33x33 features at 513); the 257 model at 8
+    for model, stride, gmacs in ((CORAL, 16, 2.74), (FLOAT257, 8, 0.73)):
+        seg = Segmenter(need(model), threads=1)
+        assert seg.output_stride == stride and seg.compute.macs / 1e9 == pytest.approx(gmacs, abs=0.01)

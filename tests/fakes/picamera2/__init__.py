@@ -4,7 +4,9 @@ Same call shapes and array formats as picamera2's documentation (manual, appendi
 `Picamera2.global_camera_info()`, `Picamera2(camera_num=0)`, `create_video_configuration(main=,
 lores=, controls=)`, `configure`, `start`, `capture_arrays(names) -> ([arrays], metadata)`,
 `stop`, `close`. Arrays: "RGB888" (h, w, 3) bytes B,G,R; "BGR888" R,G,B; "XBGR8888" (h, w, 4)
-R,G,B,255; "XRGB8888" B,G,R,255; "YUV420" (h*3/2, w) uint8, the Y plane then U and V planes.
+R,G,B,255; "XRGB8888" B,G,R,255; "YUV420" (h*3/2, stride) uint8, the Y plane then U and V planes,
+each row padded to a stride that is a multiple of 64 bytes (the U and V rows to half of it), as
+libcamera lays out YUV420 buffers on the Pi; YUV420 sizes must be even.
 
 Put tests/fakes first on sys.path (PYTHONPATH) to use it. Environment knobs:
   FAKE_PICAMERA2_VIDEO=path   frames come from this video (looped) instead of a synthetic scene
@@ -165,4 +167,16 @@ def _to_format(bgr: np.ndarray, stream: dict) -> np.ndarray:
         return np.concatenate([image, alpha], axis=2)
     if fmt == "XBGR8888":
         return np.concatenate([image[..., ::-1], alpha], axis=2)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)  # YUV420: (height*3/2, width)
+    if width % 2 or height % 2:
+        raise RuntimeError(f"YUV420 stream size {width}x{height} must be even")
+    planes = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420).reshape(-1)  # Y, U, V without padding
+    stride = -(-width // 64) * 64
+    out = np.zeros((height * 3 // 2, stride), np.uint8)
+    y = planes[: width * height].reshape(height, width)
+    u = planes[width * height: width * height * 5 // 4].reshape(height // 2, width // 2)
+    v = planes[width * height * 5 // 4:].reshape(height // 2, width // 2)
+    out[:height, :width] = y
+    for index, plane in enumerate((u, v)):  # chroma rows of stride/2 bytes, two to an array row
+        rows = out[height + index * height // 4: height + (index + 1) * height // 4].reshape(height // 2, stride // 2)
+        rows[:, : width // 2] = plane
+    return out
