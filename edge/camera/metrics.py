@@ -107,7 +107,7 @@ class PipelineCollector(Collector):
     def _stages(self) -> HistogramMetricFamily:
         family = HistogramMetricFamily("pibokeh_stage_seconds", "Time per frame spent in each pipeline stage",
                                        labels=["stage"])
-        for name, timing in self.pipeline.stats.timings.items():
+        for name, timing in list(self.pipeline.stats.timings.items()):
             buckets, _count, total = timing.histogram()
             family.add_metric([name], [("+Inf" if b == float("inf") else repr(b), n) for b, n in buckets], total)
         return family

@@ -98,13 +98,19 @@ class Stats:
     rate_out: Rate = field(default_factory=Rate)
 
     def record(self, stage: str, seconds: float) -> None:
-        self.timings[stage].observe(seconds)
+        """One duration of `stage`: one of STAGES, or a new name (it then shows in /stats and /metrics
+        too); `segment`, the name before `inference`, still counts as that."""
+        stage = "inference" if stage == "segment" else stage
+        timing = self.timings.get(stage)
+        if timing is None:
+            timing = self.timings.setdefault(stage, Timing())
+        timing.observe(seconds)
 
     @property
     def ms(self) -> dict[str, float]:
         """Recent ms per stage; plus the names /stats had before the compose stage was split:
         `segment` (= inference) and `compose` (= background + blend)."""
-        ms = {name: timing.recent_ms for name, timing in self.timings.items()}
+        ms = {name: timing.recent_ms for name, timing in list(self.timings.items())}
         ms["segment"] = ms["inference"]
-        ms["compose"] = ms["background"] + ms["blend"]
+        ms.setdefault("compose", ms["background"] + ms["blend"])
         return ms

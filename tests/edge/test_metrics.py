@@ -14,7 +14,7 @@ from pibokeh.camera.metrics import metrics_exporter
 from pibokeh.camera.pipeline import LiveSettings, Pipeline
 from pibokeh.camera.preview import PreviewHub, PreviewServer
 from pibokeh.camera.sources import LiveSource
-from pibokeh.camera.stats import STAGES
+from pibokeh.camera.stats import STAGES, Stats
 from pibokeh.model import Segmenter
 from pibokeh.video import VideoFileSink
 from prometheus_client.parser import text_string_to_metric_families
@@ -199,3 +199,15 @@ def test_a_server_without_metrics_answers_404():
         assert get(server, "/metrics")[0] == 404
     finally:
         server.stop()
+
+
+def test_stats_keep_the_old_stage_names_and_take_new_ones():
+    stats = Stats()
+    stats.record("segment", 0.02)  # the name before the split: counted as inference
+    stats.record("background", 0.01)
+    stats.record("blend", 0.002)
+    stats.record("denoise", 0.003)  # a stage added later shows up without a change here
+    ms = stats.ms
+    assert ms["inference"] == ms["segment"] == pytest.approx(20)
+    assert ms["compose"] == pytest.approx(12) and ms["denoise"] == pytest.approx(3)
+    assert stats.timings["inference"].count == 1 and stats.timings["denoise"].histogram()[1] == 1
