@@ -19,7 +19,7 @@ from ..options import (
 
 # Options a reload (SIGHUP) applies to the running pipeline; the others need a restart.
 LIVE = frozenset({"model", "backend", "threads", "classes", "blur_kernel", "exact", "feather", "background",
-                  "infer_every", "smooth", "snapshot_every"})
+                  "infer_every", "smooth", "snapshot_every", "target_fps"})
 # Options holding paths: relative ones in a config file are relative to the file's folder.
 PATHS = ("model", "record", "snapshot_dir")
 NOT_IN_CONFIG = frozenset({"config", "func", "command", "camera_defaults"})
@@ -57,11 +57,15 @@ def add_camera_options(p: argparse.ArgumentParser) -> None:
     live = p.add_argument_group("live pipeline")
     live.add_argument("--infer-every", type=positive_int, default=1, metavar="N",
                       help="run the model on every Nth frame and reuse its mask in between (default: 1)")
+    live.add_argument("--target-fps", type=non_negative_float, default=0.0, metavar="F",
+                      help="adaptive load: raise --infer-every while the output falls short of F fps or the "
+                           "SoC is throttled, lower it again when there is room (default: 0, off; "
+                           "--infer-every is then where it starts)")
     live.add_argument("--smooth", type=smoothing, default=0.0, metavar="ALPHA",
                       help="temporal mask smoothing: share of the previous mask kept, 0-0.95 (default: 0, off)")
     out = p.add_argument_group("outputs")
     out.add_argument("--serve", type=address, metavar="HOST:PORT",
-                     help="serve the live page, /stream.mjpg, /snapshot.jpg, /stats, /healthz, /config "
+                     help="serve the live page, /stream.mjpg, /snapshot.jpg, /stats, /metrics (Prometheus), /healthz, /config "
                           "(host defaults to 127.0.0.1; port 0 picks a free one)")
     out.add_argument("--max-clients", type=int_in(1, 1000, "a number of viewers"), default=10, metavar="N",
                      help="most simultaneous stream viewers; more get 503 (default: 10)")

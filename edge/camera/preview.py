@@ -3,6 +3,7 @@
     /              the page (stream + live stats)      /stats     figures as JSON
     /stream.mjpg   multipart MJPEG of the output       /healthz   200 "ok" while frames flow, else 503
     /snapshot.jpg  the latest output frame             /config    the settings in use as JSON
+    /metrics       the same figures as /stats, for Prometheus (camera/metrics.py)
 
 Only GET of these paths: other paths 404, other methods 405; nothing is served from disk.
 The pipeline hands frames to a `PreviewHub` (a FrameSink) and never waits for a client: each client
@@ -45,6 +46,7 @@ class PreviewHub(FrameSink):
         self._seq = 0
         self._jpeg: tuple[int, bytes] = (0, b"")  # (sequence number, JPEG) of the last encode
         self._closed = False
+        self.on_encode: Callable[[float], None] | None = None  # told each encode's seconds (the stats)
 
     def write(self, frame: np.ndarray) -> None:
         with self._cond:
@@ -72,8 +74,11 @@ class PreviewHub(FrameSink):
         with self._encoding:  # one encoder at a time: the others then find its result
             done_seq, jpeg = self._jpeg
             if done_seq != seq:
+                start = time.monotonic()
                 jpeg = encode_image(frame, ".jpg", self.quality)
                 self._jpeg = (seq, jpeg)
+                if self.on_encode is not None:
+                    self.on_encode(time.monotonic() - start)
         return seq, jpeg
 
 
@@ -83,6 +88,7 @@ class PreviewServer(ThreadingHTTPServer):
     daemon_threads = True  # a stuck client never keeps the process alive
     block_on_close = False  # ...nor delays its exit
     allow_reuse_address = True
+    metrics: Callable[[], tuple[bytes, str]] | None = None  # /metrics (body, content type), when set
 
     def __init__(self, address: tuple[str, int], hub: PreviewHub, stats: JsonFn, config: JsonFn,
                  max_clients: int = 10, healthy: Callable[[], tuple[bool, str]] | None = None,
@@ -160,7 +166,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         routes = {"/": self._page, "/index.html": self._page, "/stream.mjpg": self._stream,
                   "/snapshot.jpg": self._snapshot, "/stats": self._stats, "/healthz": self._health,
-                  "/config": self._config}
+                  "/config": self._config, "/metrics": self._metrics}
         handler = routes.get(path)
         if handler is None:
             self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
@@ -193,6 +199,13 @@ class PreviewHandler(BaseHTTPRequestHandler):
 
     def _config(self) -> None:
         self._json(self.server.config())
+
+    def _metrics(self) -> None:
+        if self.server.metrics is None:
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+        else:
+            body, ctype = self.server.metrics()
+            self._send(HTTPStatus.OK, body, ctype)
 
     def _health(self) -> None:
         ok, reason = self.server.healthy()
