@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from conftest import CACHE, CLIP, REPO, SMALL_MODEL, LoopbackPi, free_port, http_status
-from test_fleet_ansible import ansible_playbook  # noqa: F401 - the fixture: ansible-core from PyPI
 
 from tests.fakes.fake_pi import fake_pi
 from tests.prometheus import Prometheus, binary
