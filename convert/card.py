@@ -14,32 +14,43 @@ from pibokeh.files import atomic_path
 from pibokeh.labels import LABELS
 from pibokeh.model import Segmenter
 
+from . import shapes
 from .graph import Cut
 from .tfimport import tf
 
 
-def build(model: Path, source: dict[str, Any], cut: Cut, size: int, mode: str,
+def build(model: Path, source: dict[str, Any], cut: Cut, size: int | shapes.Size, mode: str,
           calibration: dict[str, Any] | None, validation: dict[str, Any] | None,
-          recipe: dict[str, Any] | None = None) -> dict[str, Any]:
+          recipe: dict[str, Any] | None = None, rewrite: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the runtime needs (input size/dtype/normalisation, output kind, labels) plus
-    provenance and the validation results."""
+    provenance and the validation results. `size` is (height, width); `rewrite` is what
+    `stride.set_output_stride` did (None: not a MobileNetV2 graph, output stride unknown)."""
     seg = Segmenter(model, backend="ai_edge_litert", threads=1)
     info = seg.describe()
+    height, width = shapes.hw(size)
+    stride = rewrite["model"] if rewrite else None
     return {
         "format": CARD_FORMAT,
-        "family": f"converted by pibokeh ({mode}, {size})",
+        "family": f"converted by pibokeh ({mode}, {width}x{height}"
+                  + (f", output stride {stride})" if stride else ")"),
         "file": model.name,
         "size_bytes": model.stat().st_size,
         "source": source,
         "cut": {"input": cut.input, "output": cut.output,
-                "upsampling": f"bilinear (align_corners) to {size}x{size} inside the model",
+                "upsampling": f"bilinear (align_corners) to {width}x{height} inside the model",
                 "argmax_in_model": cut.labels},
+        "output_stride": stride,
+        "stride_rewrite": None if rewrite is None else {
+            "output_stride_of_graph": rewrite["graph"], "changed": rewrite["changed"],
+            "atrous_blocks_as_dilated_depthwise": rewrite["atrous_as_dilations"]},
         "quantization": mode,
         "recipe": recipe,
         "calibration": calibration,
-        "input": {"name": info["input"]["name"], "size": size, "dtype": info["input"]["dtype"],
-                  "color": "RGB", "mean": MEAN, "std": STD, "range": [0, 255],
-                  "normalisation": "(x - 127.5) / 127.5 on RGB, letterboxed (longest side to size, "
+        # size: the longest side, as the reference pipeline sizes its input ("longest side 513")
+        "input": {"name": info["input"]["name"], "size": max(height, width), "width": width, "height": height,
+                  "dtype": info["input"]["dtype"], "color": "RGB", "mean": MEAN, "std": STD, "range": [0, 255],
+                  "normalisation": f"(x - 127.5) / 127.5 on RGB; a frame within 3 % of {width}:{height} is "
+                                   "resized to fill the input, any other is letterboxed (longest side to fit, "
                                    "padded with 128)",
                   "quantization": info["input"]["quantization"]},
         "output": {"name": info["output"]["name"], "kind": seg.output_kind, "dtype": info["output"]["dtype"],

@@ -18,8 +18,11 @@ from pibokeh.progress import Progress
 from pibokeh.quiet import native_stderr_silenced
 from pibokeh.registry import sha256_of
 
-from . import MODES
+from . import MODES, shapes
 
+EVAL_CROP_HELP = ("auto: a frame-shaped model (input not square) is judged on the labelled images centre-cropped "
+                  "to its aspect, the frames it is made for, and every model it is compared with sees the same "
+                  "crops; none: on the images as they are (letterboxed into it). Default: auto")
 CALIBRATION_COUNT = 100  # measured better than 200 at depth 0.5 (docs/CONVERTER.md)
 
 
@@ -75,8 +78,10 @@ def needs_tensorflow() -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    if args.output_stride:  # a wrong size is known before TensorFlow is imported or any graph read
+        shapes.check(args.size, args.output_stride)
     needs_tensorflow()
-    from . import card, quantize, recipe
+    from . import card, quantize, recipe, stride
     from . import graph as graphs
 
     source, provenance, entry = resolve_source(args.source, args.mirror, args.quiet)
@@ -88,7 +93,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
     cut = graphs.choose_cut(graph, labels=args.output_kind == "labels",
                             input_tensor=args.input_tensor or (entry.input_tensor if entry else None),
                             output_tensor=args.output_tensor or (entry.output_tensor if entry else None))
-    say(f"cut {cut.input} -> {cut.output}{' -> ArgMax' if cut.labels else ''} at {args.size}x{args.size}")
+    original = graph
+    graph, rewrite = stride.set_output_stride(graph, args.output_stride)
+    output_stride = rewrite["model"] if rewrite else None
+    shapes.check(args.size, output_stride)
+    say(f"cut {cut.input} -> {cut.output}{' -> ArgMax' if cut.labels else ''} at {shapes.text(args.size)}"
+        + (f", output stride {output_stride}" if output_stride else "")
+        + (f" (rewritten from {rewrite['graph']})" if rewrite and rewrite["changed"] else ""))
 
     calibration_info = None
     calibration: list[Path] = []
@@ -99,7 +110,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if len(calibration) < 50:
             say(f"warning: only {len(calibration)} calibration images; 50 or more give steadier ranges")
         calibration_info = {"folder": str(args.calib), "images": len(calibration),
-                            "preprocessing": "pibokeh.model.fit_input, (x - 127.5) / 127.5 (identical to inference)"}
+                            "preprocessing": "pibokeh.model.fit_input (resized when the aspect matches within 3 %, "
+                                             "else letterboxed), (x - 127.5) / 127.5 (identical to inference)"}
     keep_float, strict = recipe.keep_float(args.keep_float, args.quant)
     # the float32 conversion, made once: the recipe looks its ops up in it, validation compares with it
     reference = None
@@ -115,36 +127,61 @@ def cmd_convert(args: argparse.Namespace) -> int:
     # Verify by running it: a model is what it does, not what its file name says.
     seg = Segmenter(model, backend="ai_edge_litert", threads=args.threads)
     say(f"wrote {model} ({model.stat().st_size / 1e6:.2f} MB, {args.quant}, input {seg.spec.dtype.name} "
-        f"{seg.input_size[0]}x{seg.input_size[1]}, output {seg.output_kind})")
+        f"{shapes.text(seg.input_size)}, output {seg.output_kind})")
 
     validation = None
     if args.eval:
-        validation = validate_against_float(model, reference or data, args)
+        baseline = None  # the cost of the shape and stride, apart from the cost of quantization
+        if rewrite and (output_stride, args.size) != (shapes.REFERENCE_STRIDE, shapes.REFERENCE_SIZE):
+            baseline = quantize.convert(stride.set_output_stride(original, shapes.REFERENCE_STRIDE)[0], cut,
+                                        shapes.REFERENCE_SIZE, "float32")
+        validation = validate_against_float(model, reference or data, args, baseline)
     recipe_info = recipe.describe(keep_float, args.quant)
     written = card.write(model, card.build(model, provenance, cut, args.size, args.quant, calibration_info,
-                                           validation, recipe_info))
+                                           validation, recipe_info, rewrite=rewrite))
     say(f"wrote {written}")
     if validation:
         print_validation(validation)
     return 0
 
 
-def validate_against_float(model: Path, reference: bytes, args: argparse.Namespace) -> dict[str, Any]:
-    """Compare the new model with the float32 conversion of the same graph (`reference`)."""
+def validate_against_float(model: Path, reference: bytes, args: argparse.Namespace,
+                           baseline: bytes | None = None) -> dict[str, Any]:
+    """Compare the new model with the float32 conversion of the same graph, shape and stride
+    (`reference`), and with the float32 stride-8 513x513 conversion (`baseline`) when given."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "float32.tflite"
         path.write_bytes(reference)
-        return run_validation(model, path, args.eval, args.threads, args.quiet, picture=model.with_suffix(".png"))
+        base = None
+        if baseline is not None:
+            base = Path(tmp) / "float32_os8_513.tflite"
+            base.write_bytes(baseline)
+        from .validate import eval_frames
+        data, crop = eval_frames(model, args.eval, args.eval_crop, Path(tmp))
+        return run_validation(model, path, data, args.threads, args.quiet, picture=model.with_suffix(".png"),
+                              original_data=args.eval, crop=crop,
+                              baseline=base, baseline_name=f"float32, output stride {shapes.REFERENCE_STRIDE}, "
+                                                           f"{shapes.text(shapes.REFERENCE_SIZE)}")
 
 
 def run_validation(model: Path, reference: Path, data: Path, threads: int | None, quiet: bool,
-                   picture: Path | None) -> dict[str, Any]:
+                   picture: Path | None, baseline: Path | None = None,
+                   baseline_name: str | None = None, original_data: Path | None = None,
+                   crop: dict[str, Any] | None = None) -> dict[str, Any]:
     from pibokeh.evaluate import find_pairs
 
     from . import validate
     bar = Progress(len(find_pairs(data)), "evaluate", enabled=not quiet)
-    result = validate.compare(model, reference, data, threads, tick=lambda name: bar.update(note=name))
+    result = validate.compare(model, reference, data, threads, tick=lambda name: bar.update(note=name),
+                              baseline=baseline)
     bar.close()
+    # interleaved, so that the ratios hold on a busy machine
+    latency = validate.latencies_ms([model, reference] + ([baseline] if baseline else []), threads=threads)
+    if baseline is not None:
+        if baseline_name:
+            result["baseline"]["model"] = baseline_name
+        result["baseline"]["latency_ms"] = latency[2]
+        result["baseline"]["size_bytes"] = baseline.stat().st_size
     rows = result.pop("_rows")
     if picture:
         validate.picture(rows, picture)
@@ -152,8 +189,7 @@ def run_validation(model: Path, reference: Path, data: Path, threads: int | None
     result["size_bytes"] = {"model": model.stat().st_size, "reference": reference.stat().st_size}
     result["size_ratio"] = model.stat().st_size / reference.stat().st_size
     result["latency_ms"] = {"backend": "ai_edge_litert", "threads": threads or "default",
-                            "model": validate.latency_ms(model, threads=threads),
-                            "reference": validate.latency_ms(reference, threads=threads)}
+                            "model": latency[0], "reference": latency[1]}
     result["backends"] = {"ai_edge_litert": {"miou": result["model"]["miou"],
                                              "person_iou": result["model"]["person_iou"]}}
     try:
@@ -161,14 +197,17 @@ def run_validation(model: Path, reference: Path, data: Path, threads: int | None
         result["backends"]["tflite_runtime"] = {"miou": other["miou"], "person_iou": other["iou"].get("person")}
     except ModelError as exc:
         result["backends"]["tflite_runtime"] = {"error": str(exc)}
-    result["data"] = str(data)
+    result["data"] = str(original_data or data)
+    result["cropped_to_aspect"] = crop  # the images as given (None), or centre-cropped to the model's aspect
     return result
 
 
 def print_validation(v: dict[str, Any]) -> None:
     m, r = v["model"], v["reference"]
     lat = v["latency_ms"]
-    print(f"images            {v['images']} ({v['data']})")
+    crop = v.get("cropped_to_aspect")
+    note = f", {crop['cropped']} centre-cropped to {crop['aspect']}" if crop else ""
+    print(f"images            {v['images']} ({v['data']}{note})")
     print(f"label agreement   {100 * v['agreement']:.2f} % of pixels equal to the float32 model")
     print(f"mIoU              {m['miou']:.4f} (float32 {r['miou']:.4f}, drop {v['miou_drop_points']:.2f} points)")
     print(f"person IoU        {m['person_iou']:.4f} (float32 {r['person_iou']:.4f})")
@@ -177,15 +216,34 @@ def print_validation(v: dict[str, Any]) -> None:
     for name, b in v["backends"].items():
         text = b.get("error") or f"mIoU {b['miou']:.4f}, person IoU {b['person_iou']:.4f}"
         print(f"  {name:<16}{text}")
+    if v.get("baseline"):
+        print_baseline(v["baseline"], v["model"]["miou"], lat["model"])
     if v.get("picture"):
         print(f"picture           {v['picture']} (image | float | quantized | disagreement)")
+
+
+def print_baseline(b: dict[str, Any], miou: float, latency: float) -> None:
+    """The cost of the shape and stride: this model against the float stride-8 513x513 model."""
+    print(f"vs {b['model']}:")
+    print(f"  label agreement {100 * b['agreement']:.2f} % of pixels equal (the float32 model of this shape "
+          f"and stride: {100 * b['reference_agreement']:.2f} %)")
+    print(f"  mIoU            {b['miou']:.4f} -> {miou:.4f} ({-b['miou_drop_points']:+.2f} points; shape and stride "
+          f"alone {-b['reference_miou_drop_points']:+.2f})")
+    print(f"  person IoU      {b['person_iou']:.4f}")
+    print(f"  latency         {b['latency_ms']:.0f} ms -> {latency:.0f} ms ({latency / b['latency_ms']:.2f}x)")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     for path in (args.model, args.reference):
         Segmenter(path, backend="ai_edge_litert")  # clear errors before the long run
-    result = run_validation(args.model, args.reference, args.eval, args.threads, args.quiet or args.json,
-                            picture=args.model.with_suffix(".png"))
+    if args.baseline:
+        Segmenter(args.baseline, backend="ai_edge_litert")
+    from .validate import eval_frames
+    with tempfile.TemporaryDirectory() as tmp:
+        data, crop = eval_frames(args.model, args.eval, args.eval_crop, Path(tmp))
+        result = run_validation(args.model, args.reference, data, args.threads, args.quiet or args.json,
+                                picture=args.model.with_suffix(".png"), baseline=args.baseline,
+                                original_data=args.eval, crop=crop)
     if args.json:
         print(json.dumps(result))
     else:
@@ -207,7 +265,8 @@ def convert_parser() -> argparse.ArgumentParser:
         "model. SOURCE is a frozen graph (.pb), a model-zoo tarball (.tar.gz), or a model-zoo name "
         "from models/zoo.json. `pibokeh-convert validate --help` compares two existing models."),
         epilog="example: pibokeh-convert deeplabv3_mnv2_dm10_pascal_weightquant.pb -o models/mnv2_int8.tflite "
-               "--quant int8 --calib photos/ --eval voc/")
+               "--quant int8 --calib photos/ --eval voc/ ; the fast model for 16:9 video: add --output-stride 16 "
+               "--size 513x289")
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("-o", "--out", dest="out", type=model_output, required=True, metavar="OUT.tflite",
                    help="the model to write; its card goes next to it as OUT.json. A bare file name "
@@ -216,8 +275,14 @@ def convert_parser() -> argparse.ArgumentParser:
     p.add_argument("--quant", choices=MODES, default="int8",
                    help="float32, fp16 (half-size weights), dynamic (int8 weights, float activations) or int8 "
                         "(weights and activations; needs --calib). Default: int8")
-    p.add_argument("--size", type=positive_int, default=513, metavar="N",
-                   help="input size NxN (513 like the reference; 257 is ~4x faster). Default: 513")
+    p.add_argument("--size", type=shapes.parse_size, default=shapes.REFERENCE_SIZE, metavar="N|WxH",
+                   help="input size: N for NxN (513 like the reference; 257 is ~4x faster) or WxH for frames "
+                        "of that aspect, fed without padding (513x289 for 16:9, 513x385 for 4:3); each side "
+                        "k*stride+1 (16k+1 at output stride 16, 8k+1 at 8). Default: 513")
+    p.add_argument("--output-stride", type=int, choices=shapes.OUTPUT_STRIDES, metavar="8|16",
+                   help="8: 65x65 features at 513, the shared graphs' own and most accurate; 16: the network as "
+                        "trained, ~0.4x the latency at 513 for ~2 mIoU points, ~0.25x with --size 513x289 "
+                        "(docs/CONVERTER.md). Default: the graph's own")
     p.add_argument("--output", "--output-kind", dest="output_kind", choices=("scores", "labels"),
                    default="scores",
                    help="scores [1,N,N,21] or labels [1,N,N] (arg-max inside the model). Default: scores")
@@ -230,7 +295,9 @@ def convert_parser() -> argparse.ArgumentParser:
                    help="int8: leave these TFLite ops in float (comma-separated tensor names); auto keeps "
                         "the layers measured to be sensitive (see docs/CONVERTER.md). Default: auto")
     p.add_argument("--eval", type=Path, metavar="DIR",
-                   help="validate against the float32 model on DIR/<id>.jpg + <id>_gt.png")
+                   help="validate against the float32 model of the same shape and stride on DIR/<id>.jpg + "
+                        "<id>_gt.png, and (other shapes or strides) against the float32 stride-8 513x513 model")
+    p.add_argument("--eval-crop", choices=("auto", "none"), default="auto", help=EVAL_CROP_HELP)
     p.add_argument("--input-tensor", metavar="NAME", help="override the detected input (default sub_7)")
     p.add_argument("--output-tensor", metavar="NAME",
                    help="override the detected scores tensor (default logits/semantic/BiasAdd)")
@@ -248,6 +315,9 @@ def validate_parser() -> argparse.ArgumentParser:
     p.add_argument("model", type=Path, metavar="MODEL.tflite")
     p.add_argument("--reference", type=Path, required=True, metavar="FLOAT.tflite")
     p.add_argument("--eval", type=Path, required=True, metavar="DIR")
+    p.add_argument("--baseline", type=Path, metavar="FLOAT.tflite",
+                   help="also report agreement and mIoU against this model (e.g. the float stride-8 513x513 one)")
+    p.add_argument("--eval-crop", choices=("auto", "none"), default="auto", help=EVAL_CROP_HELP)
     p.add_argument("--threads", type=thread_count, metavar="N")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--update-card", action="store_true", help="store the results in MODEL.json")

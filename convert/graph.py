@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from pibokeh.errors import ModelError
 
+from .shapes import Size, hw
 from .tfimport import tf
 
 # Upstream DeepLab export names: the float input after the TF1 preprocessing ops, and the logits.
@@ -108,20 +109,22 @@ def without_recorded_shapes(graph: tf.compat.v1.GraphDef) -> tf.compat.v1.GraphD
     return clean
 
 
-def fit_image_pooling(graph: tf.compat.v1.GraphDef, cut: Cut, size: int) -> tf.compat.v1.GraphDef:
-    """The graph with DeepLab's image-level pooling refitted to the feature map at `size`.
+def fit_image_pooling(graph: tf.compat.v1.GraphDef, cut: Cut, size: int | Size) -> tf.compat.v1.GraphDef:
+    """The graph with DeepLab's image-level pooling refitted to the feature map at `size` (h, w).
 
     The export hard-codes it for its crop size: an AvgPool whose window is the whole 65x65 feature
-    map at 513, and an upsampling back to a constant 65x65. At another size both must follow the
-    feature map (33x33 at 257), or the graph does not even build. At the export's own size nothing
-    changes."""
+    map at 513, and an upsampling back to a constant 65x65. At another size or output stride both
+    must follow the feature map (33x33 at 257, 33x19 at 513x289 and stride 16), or the graph does not
+    even build; so must every other upsampling to that constant (ResizeBilinear_1). At the export's
+    own size and stride nothing changes."""
+    height, width = hw(size)
     graph = without_recorded_shapes(graph)
     pools = [n for n in graph.node if n.op == "AvgPool" and n.attr["padding"].s == b"VALID"]
     if not pools:
         return graph
     features = {}
     with tf.Graph().as_default():
-        image = tf.compat.v1.placeholder(tf.float32, [1, size, size, 3])
+        image = tf.compat.v1.placeholder(tf.float32, [1, height, width, 3])
         inputs = [n.input[0] for n in pools]
         sub = tf.compat.v1.graph_util.extract_sub_graph(graph, [i.split(":")[0] for i in inputs])
         try:
@@ -131,40 +134,49 @@ def fit_image_pooling(graph: tf.compat.v1.GraphDef, cut: Cut, size: int) -> tf.c
             return graph  # not the layout this is for; the conversion will say what is wrong
         for pool, tensor in zip(pools, found):
             features[pool.name] = [int(d) for d in tensor.shape[1:3]]
+    sizes = {n.input[1] for n in graph.node if n.op == "ResizeBilinear" and len(n.input) > 1}
+    constant_sizes = {}  # the constant output sizes of the upsamplings, by constant's name
+    for node in graph.node:
+        if node.name in sizes and node.op == "Const":
+            value = tf.make_ndarray(node.attr["value"].tensor)
+            if value.shape == (2,):
+                constant_sizes[node.name] = tuple(int(v) for v in value)
     refit = {}  # window made for the export's size (h, w) -> the feature map at `size` (h, w)
     for node in graph.node:
         if node.name in features:
             window = tuple(node.attr["ksize"].list.i[1:3])
-            height, width = features[node.name]
-            if window[0] >= height and window[1] >= width:  # a global pooling, made for another size
-                refit[window] = (height, width)
-                node.attr["ksize"].list.i[:] = [1, height, width, 1]
-    sizes = {n.input[1] for n in graph.node if n.op == "ResizeBilinear" and len(n.input) > 1}
-    for node in graph.node:  # the upsampling of the pooled features back to the feature map
-        if node.name in sizes and node.op == "Const":
-            value = tf.make_ndarray(node.attr["value"].tensor)
-            if value.shape == (2,) and (old := tuple(int(v) for v in value)) in refit:
-                node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array(refit[old], dtype=value.dtype)))
+            fh, fw = features[node.name]
+            # a global pooling made for another size: larger than this feature map, or (on a larger
+            # one) the very size the export upsamples the pooled features back to
+            if (window[0] >= fh and window[1] >= fw) or window in constant_sizes.values():
+                refit[window] = (fh, fw)
+                node.attr["ksize"].list.i[:] = [1, fh, fw, 1]
+    for node in graph.node:  # the upsampling of the pooled features (and the logits) to the feature map
+        if node.name in constant_sizes and (old := constant_sizes[node.name]) in refit:
+            dtype = tf.make_ndarray(node.attr["value"].tensor).dtype
+            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array(refit[old], dtype=dtype)))
     return graph
 
 
-def concrete_function(graph: tf.compat.v1.GraphDef, cut: Cut, size: int):
-    """The graph between the cut points as a TF2 concrete function with a fixed [1,size,size,3]
-    float input: scores upsampled to size x size (align_corners, as DeepLab does), or their arg-max."""
-    graph = fit_image_pooling(graph, cut, size)
+def concrete_function(graph: tf.compat.v1.GraphDef, cut: Cut, size: int | Size):
+    """The graph between the cut points as a TF2 concrete function with a fixed [1,h,w,3] float
+    input (`size` is (h, w), or one int for a square): scores upsampled to h x w (align_corners, as
+    DeepLab does), or their arg-max."""
+    height, width = hw(size)
+    graph = fit_image_pooling(graph, cut, (height, width))
 
     def body(x):
         y, = tf.compat.v1.import_graph_def(graph, input_map={f"{cut.input}:0": x},
                                            return_elements=[f"{cut.output}:0"], name="")
-        if y.shape.rank == 4 and tuple(y.shape[1:3]) != (size, size):
-            y = tf.compat.v1.image.resize(y, [size, size], tf.image.ResizeMethod.BILINEAR, align_corners=True,
+        if y.shape.rank == 4 and tuple(y.shape[1:3]) != (height, width):
+            y = tf.compat.v1.image.resize(y, [height, width], tf.image.ResizeMethod.BILINEAR, align_corners=True,
                                           name=UPSAMPLE)
         if cut.labels and y.shape.rank == 4:
             y = tf.argmax(y, axis=3, output_type=tf.int32)
         return y
 
     try:
-        return tf.compat.v1.wrap_function(body, [tf.TensorSpec([1, size, size, 3], tf.float32, name="image")])
+        return tf.compat.v1.wrap_function(body, [tf.TensorSpec([1, height, width, 3], tf.float32, name="image")])
     except (ValueError, TypeError, tf.errors.OpError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise GraphError(f"cannot cut the graph at {cut.input} -> {cut.output} ({first})") from None

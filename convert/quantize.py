@@ -1,7 +1,8 @@
 """TFLite export: float32, fp16, dynamic-range and full-int8 with real calibration images.
 
-Calibration images go through exactly the runtime's preprocessing (`pibokeh.model.letterbox`, then
-(x - 127.5) / 127.5), so the ranges the int8 model learns are the ranges it will see on the Pi.
+Calibration images go through exactly the runtime's preprocessing (`pibokeh.model.fit_input`: a plain
+resize when the image's aspect matches the model's, else a letterbox; then (x - 127.5) / 127.5), so
+the ranges the int8 model learns are the ranges it will see on the Pi, for every input shape.
 """
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from pibokeh.card import MEAN, STD
 from pibokeh.errors import InputError
 from pibokeh.images import read_image, to_bgr8
 from pibokeh.inputs import is_image
-from pibokeh.model import letterbox
+from pibokeh.model import fit_input
 
 from . import MODES, recipe
 from .graph import Cut, GraphError, concrete_function
+from .shapes import Size, hw
 from .tfimport import tf
 
 
@@ -37,16 +39,16 @@ def calibration_images(folder: str | os.PathLike, count: int) -> list[Path]:
     return [files[i] for i in sorted(set(picks))]
 
 
-def preprocess(path: Path, size: int) -> np.ndarray | None:
-    """A calibration image as the float model input [1,size,size,3], or None if unreadable."""
+def preprocess(path: Path, size: int | Size) -> np.ndarray | None:
+    """A calibration image as the float model input [1,h,w,3], or None if unreadable."""
     try:
-        rgb, _ = letterbox(to_bgr8(read_image(path)), (size, size))
+        rgb, _ = fit_input(to_bgr8(read_image(path)), hw(size))
     except InputError:
         return None
     return ((rgb.astype(np.float32) - MEAN) / STD)[None]
 
 
-def representative_dataset(paths: Sequence[Path], size: int,
+def representative_dataset(paths: Sequence[Path], size: int | Size,
                            tick: Callable[[], None] = lambda: None) -> Callable[[], Iterator[list]]:
     def generate() -> Iterator[list]:
         for path in paths:
@@ -57,7 +59,7 @@ def representative_dataset(paths: Sequence[Path], size: int,
     return generate
 
 
-def convert(graph: tf.compat.v1.GraphDef, cut: Cut, size: int, mode: str,
+def convert(graph: tf.compat.v1.GraphDef, cut: Cut, size: int | Size, mode: str,
             calibration: Sequence[Path] = (), uint8_io: bool = True, keep_float: Sequence[str] = (),
             strict: bool = True, tick: Callable[[], None] = lambda: None,
             float_model: bytes | None = None) -> bytes:
@@ -68,6 +70,7 @@ def convert(graph: tf.compat.v1.GraphDef, cut: Cut, size: int, mode: str,
     float (selective quantization of sensitive layers; the quantization debugger that does this
     keeps the input float); with `strict`, every prefix must match an op. The ops are looked up in
     `float_model`, the float32 conversion of the same graph and size (made here if not given).
+    `size` is (height, width), or one int for a square input.
     """
     if mode not in MODES:
         raise GraphError(f"unknown quantization {mode!r}; choose from {', '.join(MODES)}")

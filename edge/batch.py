@@ -10,12 +10,14 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from . import core
+from . import core, encoders
 from .errors import InputError, OutputError
 from .files import reason
+from .frames import FrameSink
 from .images import read_image, to_bgr8, write_image
 from .inputs import expand_inputs, is_video, real, why_unusable
 from .model import Segmenter
+from .png_sequence import PngSequenceSink
 from .progress import Progress
 from .video import VideoFileSink, VideoFileSource
 
@@ -56,18 +58,35 @@ class Report:
         return ", ".join(parts)
 
 
-def output_name(name: Path, video: bool, transparent: bool, mask: bool) -> Path:
-    """The output's path under the output folder: the input's base name, a suffix that can hold it."""
+@dataclass(frozen=True)
+class VideoOutput:
+    """How videos are written: `--codec` (None: auto) or, with `frames_as_png`, a folder of PNGs."""
+    codec: str | None = None
+    frames_as_png: bool = False
+
+    def suffix(self, transparent: bool) -> str:
+        """".mp4", ".webm" (VP9: transparent video), or "" (a folder of frames)."""
+        if self.frames_as_png:
+            return ""
+        return ".webm" if transparent or self.codec == "libvpx-vp9" else ".mp4"
+
+
+def output_name(name: Path, video: bool, transparent: bool, mask: bool,
+                video_output: VideoOutput = VideoOutput()) -> Path:
+    """The output's path under the output folder: the input's base name, a suffix that can hold it
+    (for a video: .mp4, .webm when transparent, or a folder of PNGs named like the input's stem)."""
     if video:
-        return name.with_suffix(".mp4")
+        return name.with_suffix(video_output.suffix(transparent and not mask))
     if mask or transparent:
         return name.with_suffix(".png")
     return name
 
 
 def run(inputs: Sequence[str], outdir: Path, frame_fn: FrameFn, *, transparent: bool = False,
-        mask: bool = False, quiet: bool = False, log: Callable[[str], None] = print) -> Report:
-    """Process every input into `outdir`. Failures are collected in the report, never raised."""
+        mask: bool = False, quiet: bool = False, log: Callable[[str], None] = print,
+        video_output: VideoOutput = VideoOutput()) -> Report:
+    """Process every input into `outdir`. Failures are collected in the report, never raised;
+    `log` gets notes worth a line (e.g. an audio track a WebM cannot hold)."""
     report = Report()
     pairs, problems = expand_inputs(inputs, exclude=outdir)
     report.failed.extend(problems)
@@ -77,7 +96,7 @@ def run(inputs: Sequence[str], outdir: Path, frame_fn: FrameFn, *, transparent: 
     start = time.monotonic()
     for path, name in pairs:
         video = is_video(path)
-        target = outdir / output_name(name, video, transparent, mask)
+        target = outdir / output_name(name, video, transparent, mask, video_output)
         try:
             resolved = real(target)
             if resolved in inputs_resolved:
@@ -89,9 +108,8 @@ def run(inputs: Sequence[str], outdir: Path, frame_fn: FrameFn, *, transparent: 
             claimed[resolved] = path
             target.parent.mkdir(parents=True, exist_ok=True)
             if video:
-                if transparent:
-                    raise OutputError("a transparent background needs PNG images; not available for video")
-                report.frames += _video(path, target, frame_fn, quiet, mask)
+                report.frames += _video(path, target, frame_fn, quiet, mask, transparent, video_output,
+                                        lambda note, path=path: log(f"{path}: {note}"))
                 report.videos += 1
             else:
                 image = read_image(path)
@@ -127,16 +145,32 @@ def _storable(image: np.ndarray, suffix: str) -> np.ndarray:
     return image
 
 
-def _video(path: Path, target: Path, frame_fn: FrameFn, quiet: bool, mask: bool) -> int:
-    """Process a video frame by frame into an MP4 of the same size and frame rate."""
+def _video(path: Path, target: Path, frame_fn: FrameFn, quiet: bool, mask: bool, transparent: bool,
+           video_output: VideoOutput, note: Callable[[str], None]) -> int:
+    """Process a video frame by frame into a video of the same size and timing (the input's
+    timestamps, so also its duration and variable frame rate) with the input's sound copied in
+    (not for masks), or into a folder of PNGs. The output appears only once it is complete."""
     with VideoFileSource(path) as source:
         bar = Progress(source.frame_count, path.name, enabled=not quiet)
-        with VideoFileSink(target, source.fps, source.size) as sink:
+        sink: FrameSink
+        if video_output.frames_as_png:
+            sink = PngSequenceSink(target)
+        else:
+            encoder = encoders.choose(video_output.codec, source.size, alpha=transparent and not mask)
+            sink = VideoFileSink(target, source.fps, source.size, encoder=encoder, time_base=source.time_base,
+                                 audio_from=None if mask or source.time_base is None else path)
+        with sink:
             for frame in source:
                 out = frame_fn(frame)
-                sink.write(core.match_format(out, frame) if mask else out)
+                if mask and not video_output.frames_as_png:
+                    out = core.match_format(out, frame)  # a mask video: grey pictures in colour frames
+                sink.write(out, pts=source.pts)
                 bar.update()
             bar.close()
             if sink.frames == 0:
                 raise InputError(f"{path}: no frames could be decoded")
-            return sink.frames
+        for line in sink.notes:
+            note(line)
+        if source.skipped:
+            note(f"{source.skipped} damaged packet{'s' * (source.skipped != 1)} skipped")
+        return sink.frames

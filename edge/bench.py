@@ -10,6 +10,10 @@ Each stage is the runtime's own function, so the figures are those of `pibokeh b
     blend       core.alpha_of + core.blend (the steps of core.compose)
     encode      images.encode_image as JPEG (what a file or the MJPEG preview gets)
 
+`pibokeh bench --encoders` times the video encoders instead (`time_encoders`): ms per frame for each
+one that opens here, at 640x480 and 1920x1080, through the same `VideoFileSink` that `blur` and
+`camera --record` write with.
+
 Several models and thread counts run one after the other in one process, on the same frames, so
 their figures compare as ratios even on a busy machine.
 """
@@ -27,7 +31,7 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from . import core
+from . import core, encoders, thermal
 from .errors import InputError, ModelError
 from .images import encode_image, read_image, to_bgr8, write_image
 from .inputs import expand_inputs, is_video
@@ -127,7 +131,7 @@ def _prepared_video(path: Path, size: tuple[int, int] | None, count: int, workdi
     with VideoFileSource(path) as source:
         if size is None or tuple(size) == tuple(source.size):
             return _video_frames(path, f"video {path.name}")
-        target = workdir / "clip.mp4"
+        target = workdir / f"clip{encoders.choose(size=size).suffix}"
         with VideoFileSink(target, source.fps, size) as sink:
             for frame in source:
                 sink.write(core.cover(frame, (size[1], size[0])))
@@ -235,6 +239,38 @@ def host() -> dict[str, Any]:
             "numpy": np.__version__, "opencv": cv2.__version__}
 
 
+def heat(before: thermal.Reading, after: thermal.Reading) -> dict[str, Any]:
+    """The heat around a benchmark, for its JSON: the readings before and after, and whether the Pi
+    ran throttled in between (flags set at either end, or a "since boot" flag that appeared);
+    `throttled` is None where the machine cannot tell (no vcgencmd)."""
+    flags: set[str] = set()
+    throttled = None
+    if before.throttled_bits is not None and after.throttled_bits is not None:
+        appeared = after.throttled_bits & ~before.throttled_bits
+        flags = set(before.throttled_now) | set(after.throttled_now) | set(thermal.flags_of(appeared, since_boot=True))
+        throttled = bool(flags)
+    elif after.throttled_bits is not None:
+        flags = set(after.throttled_now)
+        throttled = bool(flags)
+    return {"before": before.as_dict(), "after": after.as_dict(), "throttled": throttled,
+            "throttled_flags": [f for f in thermal.FLAGS.values() if f in flags],
+            "before_line": thermal.describe(before), "after_line": thermal.describe(after)}
+
+
+def heat_lines(result: dict[str, Any]) -> list[str]:
+    """The report's lines about heat: none on a machine that says nothing about it."""
+    info = result.get("heat") or {}
+    lines = []
+    if info.get("before_line") or info.get("after_line"):
+        lines.append(f"heat: before {info.get('before_line') or 'unknown'}")
+        lines.append(f"      after  {info.get('after_line') or 'unknown'}")
+    if info.get("throttled"):
+        flags = ", ".join(thermal.FLAG_TEXT[f] for f in info["throttled_flags"])
+        lines.append(f"WARNING: this Pi was throttled during the benchmark ({flags}): its figures are lower "
+                     "than it gives when cool and well powered")
+    return lines
+
+
 def bench(models: Sequence[Path], frames: Frames, work: Work, count: int, warmup: int = 1,
           threads: Sequence[int | None] = (None,), backend: str | None = None,
           on_error: Callable[[Path, str], None] = lambda model, reason: None) -> list[dict[str, Any]]:
@@ -250,6 +286,91 @@ def bench(models: Sequence[Path], frames: Frames, work: Work, count: int, warmup
     return runs
 
 
+# ---- video encoders -----------------------------------------------------------------------------
+
+ENCODE_SIZES = ((640, 480), (1920, 1080))
+
+
+def encoder_candidates() -> list[tuple[str, encoders.Encoder, bool, str | None]]:
+    """(label, encoder, as a recording, why it cannot run here or None) for every encoder pibokeh uses."""
+    rows = []
+    for name, live in (("libx264", False), ("libx264", True), ("h264_v4l2m2m", False), ("mpeg4", False),
+                       ("libvpx-vp9", False)):
+        label = encoders.encoder_for(name).describe() + (", recording" if live else "")
+        if name == "libvpx-vp9":
+            label += " with alpha"
+        rows.append((label, encoders.encoder_for(name), live, encoders.why_not(name)))
+    opencv = encoders.Encoder(encoders.OPENCV, browsers=False)  # no "PyAV is missing" warning: it is not
+    rows.append(("opencv-mp4v (OpenCV's MPEG-4 Part 2 writer)", opencv, False, None))
+    return rows
+
+
+def panning_frame(base: np.ndarray, t: int) -> np.ndarray:
+    """Frame t of a slow pan over `base`: motion an encoder must really predict (not a still)."""
+    return np.roll(base, 6 * t, axis=1)
+
+
+def time_encoder(encoder: encoders.Encoder, size: tuple[int, int], count: int, workdir: Path,
+                 live: bool = False, fps: float = 30.0) -> dict[str, Any]:
+    """Encode `count` frames of `size` into a file: wall and CPU ms per frame (the flush included)."""
+    base = synthetic_frame(size, 1)
+    if encoder.alpha:
+        alpha = np.zeros(base.shape[:2], np.uint8)
+        cv2.circle(alpha, (size[0] // 2, size[1] // 2), min(size) // 3, 255, -1)
+        base = np.dstack([base, alpha])
+    path = workdir / f"encode-{encoder.name}-{size[0]}x{size[1]}{encoder.suffix}"
+    wall = cpu = 0.0
+    ticks = iter(range(count + 1))  # a recording's clock, steady at `fps`: the machine's speed is what is timed
+    sink = VideoFileSink(path, fps, size, encoder=encoder, live=live, clock=lambda: next(ticks) / fps)
+    try:
+        for t in range(count):
+            frame = panning_frame(base, t)
+            w0, c0 = time.perf_counter(), time.process_time()
+            sink.write(frame)
+            wall, cpu = wall + time.perf_counter() - w0, cpu + time.process_time() - c0
+        w0, c0 = time.perf_counter(), time.process_time()
+        sink.close()
+        wall, cpu = wall + time.perf_counter() - w0, cpu + time.process_time() - c0
+    except BaseException:
+        sink.abort()
+        raise
+    kbps = path.stat().st_size * 8 / (count / fps) / 1000 if path.exists() else 0.0
+    path.unlink(missing_ok=True)
+    return {"size": list(size), "frames": count, "ms_per_frame": round(1000 * wall / count, 2),
+            "cpu_ms_per_frame": round(1000 * cpu / count, 2), "fps": round(count / wall, 1) if wall else None,
+            "kbps": round(kbps)}
+
+
+def time_encoders(sizes: Sequence[tuple[int, int]], count: int, workdir: Path) -> list[dict[str, Any]]:
+    """Every encoder at every size; one that does not open here is listed with the reason."""
+    rows = []
+    for label, encoder, live, why in encoder_candidates():
+        for size in sizes:
+            row: dict[str, Any] = {"encoder": label, "name": encoder.name, "recording": live}
+            if why:
+                rows.append({**row, "size": list(size), "unavailable": why})
+                continue
+            rows.append({**row, **time_encoder(encoder, size, count, workdir, live)})
+    return rows
+
+
+def format_encoders(result: dict[str, Any]) -> str:
+    h = result["host"]
+    lines = [f"pibokeh bench --encoders: {result['frames']} frames of a panning picture per encoder and size "
+             "(a keyframe a second at 30 fps; CPU ms counts every thread)",
+             f"host: {h['system']} {h['machine']}, {h['cpus']} CPUs, Python {h['python']}, "
+             f"PyAV {result['pyav'] or 'not installed'}, OpenCV {h['opencv']}", "",
+             f"  {'encoder':<58}{'size':>10}{'ms/frame':>10}{'CPU ms':>9}{'fps':>8}{'kbit/s':>9}"]
+    for row in result["encoders"]:
+        size = "x".join(map(str, row["size"]))
+        if "unavailable" in row:
+            lines.append(f"  {row['encoder'][:57]:<58}{size:>10}  {row['unavailable']}")
+            continue
+        lines.append(f"  {row['encoder'][:57]:<58}{size:>10}{row['ms_per_frame']:>10.2f}{row['cpu_ms_per_frame']:>9.2f}"
+                     f"{row['fps'] or 0:>8.1f}{row['kbps']:>9}")
+    return "\n".join(lines)
+
+
 # ---- report -------------------------------------------------------------------------------------
 
 STAGE_LABELS = {"decode": "decode", "preprocess": "preprocess (letterbox)", "inference": "inference",
@@ -263,7 +384,7 @@ def format_report(result: dict[str, Any]) -> str:
     lines = [f"pibokeh bench: {result['input']}, {result['size'][0]}x{result['size'][1]}, "
              f"{result['frames']} frames (+{result['warmup']} warm-up), background: {result['background']}",
              f"host: {h['system']} {h['machine']}, {h['cpus']} CPUs, Python {h['python']}, "
-             f"NumPy {h['numpy']}, OpenCV {h['opencv']}", ""]
+             f"NumPy {h['numpy']}, OpenCV {h['opencv']}", *heat_lines(result), ""]
     for run in result["runs"]:
         size = "x".join(str(v) for v in run["input_size"][::-1])
         lines.append(f"{Path(run['model']).name}  ({run['family']}; {run['backend']}, {run['threads']} thread{'s' * (run['threads'] != 1)}, "

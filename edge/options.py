@@ -156,7 +156,7 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
                              "(default: 0, a hard edge)")
     parser.add_argument("--background", default="blur", metavar="B",
                         help="blur (default), a colour (green, '#00ff00', '0,255,0'), an image file to put "
-                             "behind, or transparent (PNG with alpha = mask)")
+                             "behind, or transparent (PNG with alpha = mask; videos: VP9 WebM with alpha)")
 
 
 # ---- from options to objects --------------------------------------------------------------------

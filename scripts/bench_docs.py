@@ -27,7 +27,6 @@ import cv2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench_reference as ref  # noqa: E402  (the same defaults: shared data paths, models)
-
 from pibokeh import bench  # noqa: E402
 from pibokeh.files import atomic_path  # noqa: E402
 from pibokeh.video import VideoFileSink, VideoFileSource  # noqa: E402
@@ -251,6 +250,24 @@ def yes(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
 
 
+def encoders_section(enc: dict[str, Any]) -> list[str]:
+    """The page's video-encoder table, from `pibokeh bench --encoders --json`."""
+    rows = []
+    for row in enc["encoders"]:
+        size = "x".join(map(str, row["size"]))
+        if "unavailable" in row:
+            rows.append([row["encoder"], size, row["unavailable"], "", "", ""])
+        else:
+            rows.append([row["encoder"], size, f"{row['ms_per_frame']:.1f}", f"{row['cpu_ms_per_frame']:.1f}",
+                         f"{row['fps']:.1f}", row["kbps"]])
+    return ["## Video encoders", "",
+            f"`pibokeh bench --encoders`: {enc['frames']} frames of a panning picture through the writer that "
+            f"`pibokeh blur` and `camera --record` use (PyAV {enc['pyav']}); `--codec auto` picks "
+            f"`{enc['default']}` here. Wall ms include waiting for a core on a busy machine; CPU ms count every "
+            "encoder thread.", "",
+            table(["encoder", "size", "ms/frame", "CPU ms/frame", "fps", "kbit/s"], rows), ""]
+
+
 def write_page(data: dict[str, Any]) -> str:
     r = data["reference"]
     host = r["host"]
@@ -390,6 +407,9 @@ def write_page(data: dict[str, Any]) -> str:
                    f"{100 * run['postprocess_ratio']:.0f} %"] for run in lite]
         parts += [table(["model"] + list(bench.STAGES) + ["end to end", "fps", "post / inference"], rows), ""]
 
+    if data.get("encoders"):
+        parts += encoders_section(data["encoders"])
+
     if rss:
         b = rss["bench"]["runs"][0] if rss["bench"]["runs"] else None
         parts += ["## Memory", "",
@@ -467,13 +487,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         clip = upscaled_clip(ref.VIDEO, (1920, 1080), args.rss_frames, Path(tmp))
         rss = edge_rss(edge_python, clip, Path(reference["model"]), Path(tmp), min(args.frames, 20))
 
+    encoders = run_json([edge_python, "-m", "pibokeh", "bench", "--encoders", "--json"])
     # the post-processing target: the int8 513 default model at 640x480, from the model matrix
     post = next(({**run, "size": "x".join(map(str, quant["size"]))} for run in quant["runs"]
                  if run["model"] == reference["model"] and run["backend"] == "ai_edge_litert"
                  and run["threads"] == reference["threads"]), None)
     data = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "command": "scripts/bench_docs.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
-            "reference": reference, "eval": evals, "rss": rss, "post": post, "models_note": models_note}
+            "reference": reference, "eval": evals, "rss": rss, "post": post, "models_note": models_note,
+            "encoders": encoders}
 
     points = []
     for run in quant["runs"]:

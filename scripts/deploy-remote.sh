@@ -4,7 +4,7 @@
 # deploy.sh (one Pi) and the Ansible role (a fleet) both upload a release folder and call this,
 # so both routes install, switch, health-check and roll back the same way.
 #
-#   deploy-remote.sh status                 current release id, model and health (key=value lines)
+#   deploy-remote.sh status                 current release id, model, health URL and health (key=value lines)
 #   deploy-remote.sh activate STAGING_DIR   install the uploaded release; roll back if unhealthy
 #   deploy-remote.sh rollback               go back to the previous release
 #
@@ -153,6 +153,7 @@ cmd_status() {
         echo "model_name=$(manifest_get MODEL_NAME "$PREFIX/releases/$cur/MANIFEST")"
         echo "card_sha=$(manifest_get CARD_SHA "$PREFIX/releases/$cur/MANIFEST")"
         url=$(manifest_get HEALTH_URL "$PREFIX/releases/$cur/MANIFEST")
+        echo "health_url=$url"
         if systemctl is-active --quiet "$UNIT" && healthy "$url" 5; then
             echo "healthy=yes"
         else

@@ -2,7 +2,7 @@
 # Create (or update) a virtual environment for pibokeh and print its path.
 #   scripts/setup.sh edge   -> .venv-edge: what a Raspberry Pi gets - the wheel with the edge extras:
 #                              NumPy<2, OpenCV, both TFLite interpreters (ai-edge-litert, tflite-runtime),
-#                              PyAV; no TensorFlow.
+#                              PyAV, pyvirtualcam; no TensorFlow.
 #   scripts/setup.sh full   -> .venv-full: the workstation - the wheel plus TensorFlow (the converter)
 #                              and matplotlib (benchmark plots).
 #   scripts/setup.sh dev    -> .venv-dev: an editable install (pip install -e) of the edge extras, for
@@ -13,9 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-edge}"
 case "$kind" in
-  edge) extras="edge,tflite,dev" ;;
-  full) extras="edge,tflite,convert,bench,dev" ;;
-  dev) extras="edge,tflite,dev" ;;
+  edge) extras="edge,tflite,virtualcam,dev" ;;
+  full) extras="edge,tflite,virtualcam,convert,bench,dev" ;;
+  dev) extras="edge,tflite,virtualcam,dev" ;;
   *) echo "usage: scripts/setup.sh edge|full|dev" >&2; exit 2 ;;
 esac
 venv=".venv-$kind"

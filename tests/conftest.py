@@ -22,6 +22,7 @@ VIDEO = SHARED / "video" / "person_handwave_854x480.mp4"
 # Tiny DeepLab-shaped models (red things are "person"), made by tests/models/make_tiny_models.py.
 TINY = ROOT / "tests" / "models" / "tiny_float.tflite"          # float32 input, scores, with a card
 TINY_LABELS = ROOT / "tests" / "models" / "tiny_labels.tflite"  # uint8 input, labels, no card (Coral-like)
+TINY_WIDE = ROOT / "tests" / "models" / "tiny_wide.tflite"      # float32 input 129x73 (16:9), with a card
 
 
 def need(path: Path) -> Path:

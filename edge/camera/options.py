@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..encoders import RECORD_CODECS
 from ..options import (
     add_model_options,
     add_quiet,
@@ -17,7 +18,7 @@ from ..options import (
 
 # Options a reload (SIGHUP) applies to the running pipeline; the others need a restart.
 LIVE = frozenset({"model", "backend", "threads", "classes", "blur_kernel", "exact", "feather", "background",
-                  "infer_every", "smooth", "snapshot_every"})
+                  "infer_every", "smooth", "snapshot_every", "target_fps"})
 # Options holding paths: relative ones in a config file are relative to the file's folder.
 PATHS = ("model", "record", "snapshot_dir", "auth")
 NOT_IN_CONFIG = frozenset({"config", "func", "command", "camera_defaults"})
@@ -71,11 +72,15 @@ def add_camera_options(p: argparse.ArgumentParser) -> None:
     live = p.add_argument_group("live pipeline")
     live.add_argument("--infer-every", type=int_in(1, 1000, "a frame interval"), default=1, metavar="N",
                       help="run the model on every Nth frame and reuse its mask in between, 1 to 1000 (default: 1)")
+    live.add_argument("--target-fps", type=float_in(0, 240, "a frame rate", zero=True), default=0.0, metavar="F",
+                      help="adaptive load: raise --infer-every while the output falls short of F fps or the "
+                           "SoC is throttled, lower it again when there is room (default: 0, off; "
+                           "--infer-every is then where it starts)")
     live.add_argument("--smooth", type=smoothing, default=0.0, metavar="ALPHA",
                       help="temporal mask smoothing: share of the previous mask kept, 0-0.95 (default: 0, off)")
     out = p.add_argument_group("outputs")
     out.add_argument("--serve", type=address, metavar="HOST:PORT",
-                     help="serve the live page, /stream.mjpg, /snapshot.jpg, /stats, /healthz, /config "
+                     help="serve the live page, /stream.mjpg, /snapshot.jpg, /stats, /metrics (Prometheus), /healthz, /config "
                           "(host defaults to 127.0.0.1; port 0 picks a free one)")
     out.add_argument("--max-clients", type=int_in(1, 100, "a number of viewers"), default=10, metavar="N",
                      help="most simultaneous stream viewers, up to 100; more get 503 (default: 10)")
@@ -88,7 +93,16 @@ def add_camera_options(p: argparse.ArgumentParser) -> None:
     out.add_argument("--allow-host", dest="allow_hosts", type=host_name, action="append", metavar="NAME",
                      help="preview: also answer requests for this host name (repeatable; config: allow-hosts = [...]); "
                           "the bind address, localhost and this machine's names always work")
-    out.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the output (finalised on exit)")
+    out.add_argument("--record", type=Path, metavar="OUT.mp4",
+                     help="record the output: H.264 in fragmented MP4, under its final name while it grows, a "
+                          "fragment a second (a recording cut by power loss plays up to its last second)")
+    out.add_argument("--codec", choices=RECORD_CODECS, metavar="C",
+                     help="encoder of --record: auto (default: the Pi 4's hardware H.264 encoder if it opens, "
+                          "else libx264), libx264, h264_v4l2m2m or mpeg4")
+    out.add_argument("--virtual-camera", nargs="?", const="auto", metavar="/dev/videoN",
+                     help="send the output to a v4l2loopback device (the first one, or the one given), so video-"
+                          "call apps see it as a camera; needs `sudo modprobe v4l2loopback exclusive_caps=1` "
+                          "and pyvirtualcam (pip install 'pibokeh[virtualcam]')")
     out.add_argument("--snapshot-dir", type=Path, metavar="DIR",
                      help="save JPEG snapshots here: on Enter (when run in a terminal), on SIGUSR1, "
                           "and every --snapshot-every seconds")

@@ -3,6 +3,7 @@
     /              the page (stream + live stats)      /stats     figures as JSON
     /stream.mjpg   multipart MJPEG of the output       /healthz   200 "ok" while frames flow, else 503
     /snapshot.jpg  the latest output frame             /config    the settings in use as JSON
+    /metrics       the same figures as /stats, for Prometheus (camera/metrics.py)
 
 Only GET of these paths: other paths 404, other methods 405; nothing is served from disk.
 The pipeline hands frames to a `PreviewHub` (a FrameSink) and never waits for a client: each client
@@ -14,9 +15,8 @@ machine's names, the address it came in on, or an --allow-host name), else 403: 
 read the camera through a DNS-rebinding domain. With `auth` (an `Authenticator`), every path but
 /healthz needs HTTP Basic credentials; a non-loopback address needs `auth` or an explicit
 `allow_anyone`. Remote clients see /stats and /config without file-system paths.
-Resources are capped: connections wait for their request head without a thread (`HeaderGate`), at
-most `max_workers` requests run at once, `max_clients` of them streams, each write bounded by
-`send_timeout`. The Server header names no versions.
+Caps: request heads are awaited without a thread (`HeaderGate`), at most `max_workers` requests run at
+once (`max_clients` of them streams), each write within `send_timeout`; no versions in `Server`.
 """
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ class PreviewHub(FrameSink):
         self._seq = 0
         self._jpeg: tuple[int, bytes] = (0, b"")  # (sequence number, JPEG) of the last encode
         self._closed = False
+        self.on_encode: Callable[[float], None] | None = None  # told each encode's seconds (the stats)
 
     def write(self, frame: np.ndarray) -> None:
         with self._cond:
@@ -85,8 +86,11 @@ class PreviewHub(FrameSink):
         with self._encoding:  # one encoder at a time: the others then find its result
             done_seq, jpeg = self._jpeg
             if done_seq != seq:
+                start = time.monotonic()
                 jpeg = encode_image(frame, ".jpg", self.quality)
                 self._jpeg = (seq, jpeg)
+                if self.on_encode is not None:
+                    self.on_encode(time.monotonic() - start)
         return seq, jpeg
 
 
@@ -95,6 +99,7 @@ class PreviewServer(HTTPServer):
 
     allow_reuse_address = True
     request_queue_size = 128  # a burst of connections waits in the kernel, not refused
+    metrics: Callable[[], tuple[bytes, str]] | None = None  # /metrics (body, content type), when set
 
     def __init__(self, address: tuple[str, int], hub: PreviewHub, stats: JsonFn, config: JsonFn,
                  max_clients: int = 10, healthy: Callable[[], tuple[bool, str]] | None = None,
@@ -201,7 +206,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # path -> method name; PUBLIC paths need no credentials (a health check carries none)
     ROUTES = {"/": "_page", "/index.html": "_page", "/stream.mjpg": "_stream", "/snapshot.jpg": "_snapshot",
-              "/stats": "_stats", "/healthz": "_health", "/config": "_config"}
+              "/stats": "_stats", "/healthz": "_health", "/config": "_config", "/metrics": "_metrics"}
     PUBLIC = frozenset({"/healthz"})
 
     def __init__(self, request: Any, client_address: Any, server: PreviewServer, head: bytes = b""):
@@ -304,6 +309,13 @@ class PreviewHandler(BaseHTTPRequestHandler):
 
     def _config(self) -> None:
         self._json(self.server.config())
+
+    def _metrics(self) -> None:
+        if self.server.metrics is None:
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
+        else:
+            body, ctype = self.server.metrics()
+            self._send(HTTPStatus.OK, body, ctype)
 
     def _health(self) -> None:
         ok, reason = self.server.healthy()

@@ -26,11 +26,13 @@ from ..options import classes_from_args, open_models, style_from_args
 from ..video import VideoFileSink
 from .auth import Authenticator
 from .config import describe, resolve
+from .metrics import metrics_exporter
 from .options import LIVE
 from .pipeline import LiveSettings, Pipeline
 from .preview import PreviewHub, PreviewServer, healthy_while
 from .snapshots import SnapshotSink
 from .sources import DEFAULT_CAMERA_SIZE, URL_SCHEMES, open_source, open_with_retries
+from .virtualcam import VirtualCameraSink
 
 STOP_GRACE = 1.0  # seconds a capture stage stuck in a stalled source is waited for when stopping
 
@@ -74,7 +76,7 @@ def settings_from(opts: argparse.Namespace) -> LiveSettings:
     if isinstance(style.background, core.Transparent):
         raise InputError("a transparent background needs PNG images; a live stream cannot carry it")
     return LiveSettings(class_ids=classes_from_args(opts), style=style,
-                    infer_every=opts.infer_every, smooth=opts.smooth)
+                    infer_every=opts.infer_every, smooth=opts.smooth, target_fps=opts.target_fps)
 
 
 def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettings, signals: Signals) -> int:
@@ -107,10 +109,14 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettin
     say(f"model {segmenter.path.name} ({segmenter.family}) on {segmenter.backend}, {segmenter.threads} threads"
         + (f", chosen from {len(models)} by the frame's aspect" if len(models) > 1 else ""))
     outputs: list[FrameSink] = []
-    snapshots = hub = server = None
+    snapshots = hub = server = recording = None
     try:
-        if opts.record:
-            outputs.append(VideoFileSink(opts.record, source.fps, source.size))
+        if opts.record:  # fragmented MP4 under its final name, timed by the wall clock
+            recording = VideoFileSink(opts.record, source.fps, source.size, codec=opts.codec, live=True)
+            outputs.append(recording)
+        if opts.virtual_camera:
+            outputs.append(VirtualCameraSink(opts.virtual_camera, source.fps, source.size))
+            say(f"virtual camera {outputs[-1].device}")
         if opts.snapshot_dir:
             snapshots = SnapshotSink(opts.snapshot_dir, opts.snapshot_every)
             outputs.append(snapshots)
@@ -123,7 +129,7 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettin
         source.close()
         raise
     pipeline = Pipeline(source, segmenter, settings, outputs, reopen=reopen, max_frames=opts.max_frames,
-                        duration=opts.duration, retries=opts.retries, log=log)
+                        duration=opts.duration, retries=opts.retries, log=log, recording=recording)
     state = {"opts": opts, "loaded": now_iso()}
     interrupted = False
     try:
@@ -132,6 +138,8 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettin
                                    max_clients=opts.max_clients, auth=auth, allow_anyone=bool(opts.no_auth),
                                    allow_hosts=opts.allow_hosts or (),
                                    healthy=healthy_while(lambda: pipeline.stats.last_output, lambda: pipeline.running))
+            server.metrics = metrics_exporter(pipeline, server)
+            hub.on_encode = lambda seconds: pipeline.stats.record("encode", seconds)
             server.start()
             log(f"serving {server.url}")  # always shown: it is how a user (or a test) finds the page
         pipeline.start()
@@ -203,9 +211,11 @@ def _reload(args: argparse.Namespace, state: dict[str, Any], pipeline: Pipeline,
         segmenter = open_models(new).pick(height, width)
         try_settings(segmenter, settings, (width, height))
     except PibokehError as exc:
+        pipeline.stats.reloads_failed += 1
         log(f"reload failed, still running with the previous settings: {_one_line(exc)}")
         return
     except Exception as exc:  # whatever the new settings break (OpenCV, memory, a bug) must not end the service
+        pipeline.stats.reloads_failed += 1
         log(f"reload failed, still running with the previous settings: {type(exc).__name__}: {_one_line(exc)}")
         return
     fixed = sorted(k.replace("_", "-") for k in vars(new) if k not in LIVE and getattr(new, k) != getattr(old, k))

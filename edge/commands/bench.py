@@ -8,7 +8,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..bench import DEFAULT_SIZE, Work, bench, describe_style, format_report, host, peak_rss_mb, prepare_frames
+from .. import encoders, thermal
+from ..bench import (
+    DEFAULT_SIZE,
+    ENCODE_SIZES,
+    Work,
+    bench,
+    describe_style,
+    format_encoders,
+    format_report,
+    heat,
+    host,
+    peak_rss_mb,
+    prepare_frames,
+    time_encoders,
+)
 from ..model_search import resolve_models
 from ..options import (
     add_model_options,
@@ -32,7 +46,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("bench", help=helptext, conflict_handler="resolve", description=helptext + (
         ". Frames come from --input (images, a folder or one video) or are synthetic; with --size they are "
         "scaled to cover that size first (outside the timing). Prints median and p90 ms per stage, "
-        "end-to-end fps and peak RSS."))
+        "end-to-end fps and peak RSS; on a Raspberry Pi also the SoC temperature, the CPU clock and whether "
+        "the Pi was throttled during the run (vcgencmd get_throttled). With --encoders, the video encoders "
+        "instead: ms per frame for each at 640x480 and 1920x1080 (or --size)."))
     add_model_options(p)
     add_style_options(p)
     # bench compares: each --model is timed on its own, and --threads takes a list
@@ -46,28 +62,38 @@ def register(sub: Any) -> None:
     p.add_argument("--size", type=frame_size, metavar="WxH",
                    help=f"frame size, e.g. 1920x1080 (default: {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]} for synthetic "
                         "frames, else the input's own size)")
-    p.add_argument("--frames", "-n", type=positive_int, default=20, metavar="N",
-                   help="timed frames per model and thread count (default: 20)")
+    p.add_argument("--frames", "-n", type=positive_int, metavar="N",
+                   help="timed frames per model and thread count (default: 20), or per encoder and size with "
+                        "--encoders (default: 60)")
     p.add_argument("--warmup", type=int_in(0, 1000, "a number of warm-up frames"), default=1, metavar="N",
                    help="untimed frames first, per model and thread count (default: 1)")
+    p.add_argument("--encoders", action="store_true",
+                   help="time the video encoders (H.264, MPEG-4, VP9 with alpha, OpenCV) instead of the pipeline; "
+                        "needs no model")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.encoders:
+        return cmd_encoders(args)
+    args.frames = args.frames or 20
     style = style_from_args(args)
     work = Work(classes_from_args(args), style)
     models = resolve_models(args.model)
     failed: list[tuple[Path, str]] = []
     with tempfile.TemporaryDirectory(prefix="pibokeh-bench-") as tmp:
         frames = prepare_frames(args.input, args.size, args.frames + args.warmup, Path(tmp))
+        before = thermal.read()  # a throttled Pi gives lower figures: the report says so
         try:
             runs = bench(models, frames, work, args.frames, args.warmup, args.threads or [None],
                          args.backend, on_error=lambda model, reason: failed.append((model, reason)))
         finally:
             frames.close()
+        after = thermal.read()
     result = {"host": host(), "input": frames.describe, "size": list(frames.size), "frames": args.frames,
               "warmup": args.warmup, "classes": list(work.class_ids), "background": describe_style(style),
+              "heat": heat(before, after),
               "runs": runs, "failed": [{"model": str(m), "reason": r} for m, r in failed],
               "peak_rss_mb": round(peak_rss_mb(), 1)}
     if runs:
@@ -78,3 +104,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     return 1 if runs else 2
 
+
+
+def cmd_encoders(args: argparse.Namespace) -> int:
+    """`pibokeh bench --encoders`: what writing video costs per frame, encoder by encoder."""
+    frames = args.frames or 60
+    sizes = [args.size] if args.size else list(ENCODE_SIZES)
+    with tempfile.TemporaryDirectory(prefix="pibokeh-bench-") as tmp:
+        rows = time_encoders(sizes, frames, Path(tmp))
+    result = {"host": host(), "pyav": encoders.pyav_version(), "frames": frames, "encoders": rows,
+              "default": encoders.choose().name, "peak_rss_mb": round(peak_rss_mb(), 1)}
+    print(json.dumps(result) if args.json else format_encoders(result))
+    return 0

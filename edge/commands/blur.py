@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import batch, core
+from .. import batch, core, encoders
 from ..files import ensure_folder
 from ..options import (
     add_classes,
@@ -17,9 +17,12 @@ from ..options import (
     open_models,
     style_from_args,
 )
+from ..stopping import Stopped, stop_on_signals
 
 INPUTS_HELP = (". INPUTs are image files, folders (searched recursively for images) and video files "
-               "(written as .mp4 at the input's size and frame rate). Outputs keep the input's base name.")
+               "(written as H.264 .mp4 with the input's size, timing and sound; a transparent background as "
+               "VP9 .webm with alpha). Outputs keep the input's base name. SIGTERM and SIGHUP stop like "
+               "Ctrl-C: the unfinished file is discarded; exit 130 (Ctrl-C), 143 (SIGTERM), 129 (SIGHUP).")
 
 
 def register(sub: Any) -> None:
@@ -34,6 +37,14 @@ def register(sub: Any) -> None:
             add_style_options(p)
         else:
             add_classes(p, "of the mask")
+        video = p.add_argument_group("video outputs")
+        video.add_argument("--codec", choices=encoders.CODECS, metavar="C",
+                           help="video encoder: auto (default: the Pi 4's hardware H.264 encoder if it opens, "
+                                "else libx264; `pibokeh info` says which), libx264, h264_v4l2m2m, mpeg4 "
+                                "(MPEG-4 Part 2, not for browsers) or libvpx-vp9 (.webm)")
+        video.add_argument("--frames-as-png", action="store_true",
+                           help="write each video as a folder OUTDIR/<stem>/ of numbered PNGs (RGBA with "
+                                "--background transparent), for video editors")
         add_quiet(p)
         p.set_defaults(func=func)
 
@@ -56,7 +67,17 @@ def cmd_mask(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, frame_fn: batch.FrameFn, transparent: bool, mask: bool) -> int:
-    report = batch.run(args.inputs, args.output, frame_fn, transparent=transparent, mask=mask, quiet=args.quiet)
+    video = batch.VideoOutput(args.codec, args.frames_as_png)
+    if not args.frames_as_png:
+        encoders.choose(args.codec, alpha=transparent)  # a --codec that cannot work fails once, up front
+    try:
+        with stop_on_signals():
+            report = batch.run(args.inputs, args.output, frame_fn, transparent=transparent, mask=mask,
+                               quiet=args.quiet, video_output=video,
+                               log=lambda line: print(f"pibokeh: warning: {line}", file=sys.stderr))
+    except Stopped as stop:
+        print(f"pibokeh: stopped by {stop}; the unfinished output was discarded", file=sys.stderr)
+        return stop.exit_code
     for path, reason in report.failed:
         print(f"pibokeh: {path}: {reason}", file=sys.stderr)
     if not args.quiet or report.failed:

@@ -5,20 +5,22 @@ import argparse
 import json
 from typing import Any
 
+from .. import encoders
 from ..compute import describe_macs
 from ..options import add_model_options, open_models
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("info", help="model family, tensors, card, backend and threads")
+    p = sub.add_parser("info", help="model family, tensors, card, backend and threads, and the video encoder")
     add_model_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_info)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    video = encoders.summary()
     for i, seg in enumerate(open_models(args)):
-        info = seg.describe()
+        info = {**seg.describe(), "encoder": video}
         if args.json:  # one object per model, one per line
             print(json.dumps(info))
             continue
@@ -32,6 +34,11 @@ def cmd_info(args: argparse.Namespace) -> int:
             q = f"  scale {quant['scale']:.6g} zero point {quant['zero_point']}" if quant else ""
             print(f"{key:<12}{t['name']} {t['shape']} {t['dtype']}{q}")
         print(f"{'compute':<12}{describe_compute(seg)}")
+        print(f"{'encoder':<12}{video['video']}"
+              + "".join(f"; {name} {why}" for name, why in video["not_used"].items())
+              + ("" if video["browsers"] else "; the files will not play in web browsers")
+              + (f"; PyAV {video['pyav']}" if video["pyav"] else "; PyAV not installed"))
+        print(f"{'transparent':<12}{video['transparent']}")
         card = info["card"]
         print(f"{'card':<12}{json.dumps(card, indent=2) if card else 'none (read from the tensors)'}")
     return 0

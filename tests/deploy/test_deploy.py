@@ -12,7 +12,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import OTHER_MODEL, SHARED, SMALL_MODEL, LoopbackPi, host_pibokeh, http_status
 
 pytestmark = pytest.mark.usefixtures("loopback_pi")

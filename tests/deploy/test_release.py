@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import OTHER_MODEL, REPO, SMALL_MODEL
 
 DEPLOY = REPO / "scripts" / "deploy.sh"

@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -107,6 +108,8 @@ def test_video_in_video_out(tmp_path, pibokeh):
     pibokeh("blur", clip, "-o", out, "--model", TINY, check=True)
     pibokeh("mask", clip, "-o", out / "masks", "--model", TINY, check=True)
     for produced in (out / "clip.mp4", out / "masks" / "clip.mp4"):
+        with av.open(str(produced)) as container:  # H.264, what browsers play (no longer OpenCV's mp4v)
+            assert container.streams.video[0].codec_context.name == "h264"
         cap = cv2.VideoCapture(str(produced))
         assert int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 320 and int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == 240
         assert abs(cap.get(cv2.CAP_PROP_FPS) - 29) < 0.5

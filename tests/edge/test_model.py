@@ -13,8 +13,8 @@ from pibokeh.backends import available_backends
 from pibokeh.errors import ModelError
 from pibokeh.model import Segmenter, fit_input, letterbox
 
-from tests.conftest import CORAL, CORAL_DM05, FLOAT257, MODELS, TINY, TINY_LABELS, VOC, need
-from tests.helpers import iou, scene
+from tests.conftest import CORAL, CORAL_DM05, FLOAT257, MODELS, TINY, TINY_LABELS, TINY_WIDE, VOC, need
+from tests.helpers import iou, one_line_error, scene
 
 FAMILIES = [CORAL, CORAL_DM05, FLOAT257]
 
@@ -203,3 +203,70 @@ def test_compute_of_the_real_models():
     for model, stride, gmacs in ((CORAL, 16, 2.74), (FLOAT257, 8, 0.73)):
         seg = Segmenter(need(model), threads=1)
         assert seg.output_stride == stride and seg.compute.macs / 1e9 == pytest.approx(gmacs, abs=0.01)
+
+
+def plain_unpadded_mask(model_path, bgr: np.ndarray, classes: list[int]) -> np.ndarray:
+    """The four steps for a model made for the frame's aspect, written out plainly: the frame
+    resized to the whole input (no padding), RGB, (x - 127.5) / 127.5; class mask; resize,
+    GaussianBlur 15x15, Otsu."""
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=str(model_path), num_threads=2)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    in_h, in_w = int(inp["shape"][1]), int(inp["shape"][2])
+    height, width = bgr.shape[:2]
+    small = cv2.resize(bgr, (in_w, in_h), interpolation=cv2.INTER_AREA)
+    x = (small[..., ::-1].astype(np.float32) - 127.5) / 127.5
+    interpreter.set_tensor(inp["index"], x[None])
+    interpreter.invoke()
+    y = interpreter.get_tensor(out["index"])[0]
+    seg = y.argmax(-1) if y.ndim == 3 else y
+    mask = np.where(np.isin(seg, classes), 255, 0).astype(np.uint8)
+    mask = cv2.GaussianBlur(cv2.resize(mask, (width, height)), (15, 15), 0)
+    return cv2.threshold(mask, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1]
+
+
+def test_a_frame_shaped_model_gets_the_whole_frame_like_the_plain_steps(tmp_path, pibokeh):
+    images = []
+    for i, size in enumerate(((640, 360), (1280, 720), (853, 480))):  # 16:9, and within 3 % of it
+        images.append(tmp_path / f"wide{i}.png")
+        cv2.imwrite(str(images[-1]), scene(size, 3 * i)[0])
+    out = tmp_path / "masks"
+    pibokeh("mask", *images, "-o", out, "--model", TINY_WIDE, check=True)
+    for image in images:
+        got = cv2.imread(str(out / image.name), cv2.IMREAD_UNCHANGED)
+        expected = plain_unpadded_mask(TINY_WIDE, cv2.imread(str(image)), [15])
+        assert np.array_equal(got, expected), image.name
+
+
+def test_each_input_goes_to_the_model_of_its_aspect(tmp_path, pibokeh):
+    wide, square = tmp_path / "wide.png", tmp_path / "square.png"
+    cv2.imwrite(str(wide), scene((640, 360), 2)[0])
+    cv2.imwrite(str(square), scene((400, 400), 5)[0])
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for model in (TINY, TINY_WIDE):
+        shutil.copy(model, folder)
+        shutil.copy(model.with_suffix(".json"), folder)
+
+    def masks(*models) -> dict[str, np.ndarray]:
+        out = tmp_path / f"out{len(list(tmp_path.glob('out*')))}"
+        pibokeh("mask", wide, square, "-o", out, *[a for m in models for a in ("--model", m)], check=True)
+        return {name: cv2.imread(str(out / name), cv2.IMREAD_UNCHANGED) for name in ("wide.png", "square.png")}
+
+    only_square, only_wide = masks(TINY), masks(TINY_WIDE)
+    assert not np.array_equal(only_square["wide.png"], only_wide["wide.png"])  # the models differ
+    for both in (masks(TINY, TINY_WIDE), masks(TINY_WIDE, TINY), masks(folder)):
+        assert np.array_equal(both["wide.png"], only_wide["wide.png"])
+        assert np.array_equal(both["square.png"], only_square["square.png"])
+    listing = pibokeh("info", "--model", folder, "--json", check=True).stdout.splitlines()
+    assert sorted(json.loads(line)["input"]["shape"][1:3] for line in listing) == [[65, 65], [73, 129]]
+
+
+def test_models_that_do_not_share_their_classes_are_refused(tmp_path, pibokeh):
+    other = tmp_path / "other.tflite"
+    shutil.copy(TINY, other)
+    card = json.loads(TINY.with_suffix(".json").read_text())
+    card["labels"] = [f"thing{i}" for i in range(21)]
+    other.with_suffix(".json").write_text(json.dumps(card))
+    assert "different classes" in one_line_error(pibokeh("info", "--model", TINY, "--model", other))

@@ -24,11 +24,11 @@ def test_every_mode_converts_and_runs_in_the_edge_environment(mode, tiny_pb, pho
                                                               edge_python):
     out = tmp_path / f"tiny_{mode}.tflite"
     extra = ["--calib", photos] if mode == "int8" else []
-    proc = convert(tiny_pb, "-o", out, "--quant", mode, "--size", "65", "--quiet", *extra)
+    proc = convert(tiny_pb, "-o", out, "--quant", mode, "--size", "257", "--quiet", *extra)
     assert proc.returncode == 0, proc.stderr
     assert "folded 1 Dequantize" in proc.stderr
     card = json.loads(out.with_suffix(".json").read_text())
-    assert card["quantization"] == mode and card["input"]["size"] == 65 and card["output"]["kind"] == "scores"
+    assert card["quantization"] == mode and card["input"]["size"] == 257 and card["output"]["kind"] == "scores"
     assert card["source"]["sha256"] == hashlib.sha256(tiny_pb.read_bytes()).hexdigest()
     assert len(card["labels"]) == 21 and card["cut"]["input"] == "sub_7"
     if mode == "int8":
@@ -56,16 +56,16 @@ def test_other_input_sizes(tiny_pb, tmp_path, convert, edge_python):
 def test_labels_output_and_uint8_input(tiny_pb, photos, tmp_path, convert, edge_python):
     out = tmp_path / "labels.tflite"
     proc = convert(tiny_pb, "-o", out, "--quant", "int8", "--keep-float", "none", "--output", "labels",
-                   "--calib", photos, "--size", "65", "-q")
+                   "--calib", photos, "--size", "257", "-q")
     assert proc.returncode == 0, proc.stderr
     info = json.loads(run_tool("pibokeh", "info", "--model", out, "--json", python=edge_python).stdout)
-    assert info["output_kind"] == "labels" and info["output"]["shape"] == [1, 65, 65]
+    assert info["output_kind"] == "labels" and info["output"]["shape"] == [1, 257, 257]
     assert info["input"]["dtype"] == "uint8"
 
 
 def test_eval_writes_the_report_into_the_card_and_a_picture(tiny_pb, photos, tmp_path, convert):
     out = tmp_path / "checked.tflite"
-    proc = convert(tiny_pb, "-o", out, "--quant", "int8", "--calib", photos, "--eval", photos, "--size", "65", "-q")
+    proc = convert(tiny_pb, "-o", out, "--quant", "int8", "--calib", photos, "--eval", photos, "--size", "257", "-q")
     assert proc.returncode == 0, proc.stderr
     assert "label agreement" in proc.stdout and "tflite_runtime" in proc.stdout
     v = json.loads(out.with_suffix(".json").read_text())["validation"]
@@ -77,7 +77,7 @@ def test_eval_writes_the_report_into_the_card_and_a_picture(tiny_pb, photos, tmp
     assert picture is not None and picture.shape[1] == 4 * 256
     # validate as its own command, against a float model
     ref = tmp_path / "ref.tflite"
-    assert convert(tiny_pb, "-o", ref, "--quant", "float32", "--size", "65", "-q").returncode == 0
+    assert convert(tiny_pb, "-o", ref, "--quant", "float32", "--size", "257", "-q").returncode == 0
     proc = convert("validate", out, "--reference", ref, "--eval", photos, "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["agreement"] > 0.9
@@ -101,7 +101,7 @@ def test_model_zoo_tarball_source(tiny_pb, tmp_path, convert):
                            {"deeplab_tiny/frozen_inference_graph.pb": tiny_pb.read_bytes(),
                             "deeplab_tiny/model.ckpt.index": b"x"})
     out = tmp_path / "from_tar.tflite"
-    proc = convert(tarball, "-o", out, "--quant", "float32", "--size", "65", "-q")
+    proc = convert(tarball, "-o", out, "--quant", "float32", "--size", "257", "-q")
     assert proc.returncode == 0, proc.stderr
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["source"]["graph_in_tarball"].endswith("frozen_inference_graph.pb")
@@ -151,7 +151,7 @@ def test_zoo_name_is_downloaded_verified_and_converted(tiny_pb, tmp_path, mirror
     bad = convert("tiny", "-o", tmp_path / "bad.tflite", "--quant", "float32", "--mirror", url, env=zoo("0" * 64))
     assert "checksum mismatch" in one_line_error(bad)
     out = tmp_path / "zoo.tflite"
-    proc = convert("tiny", "-o", out, "--quant", "float32", "--size", "65", "--mirror", url, "-q", env=zoo(digest))
+    proc = convert("tiny", "-o", out, "--quant", "float32", "--size", "257", "--mirror", url, "-q", env=zoo(digest))
     assert proc.returncode == 0, proc.stderr
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["source"]["zoo"] == "tiny" and card["source"]["sha256"] == digest

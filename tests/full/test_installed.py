@@ -12,7 +12,7 @@ import numpy as np
 import pibokeh.convert
 import pytest
 
-from tests.conftest import TINY, TINY_LABELS
+from tests.conftest import TINY, TINY_LABELS, TINY_WIDE
 from tests.full.conftest import HOME, run_tool
 from tests.helpers import one_line_error, scene
 
@@ -53,7 +53,7 @@ def test_the_committed_tiny_models_come_out_of_their_script(tmp_path):
     from tests.models import make_tiny_models
     made = make_tiny_models.main(tmp_path)
     from pibokeh.model import Segmenter
-    for committed in (TINY, TINY_LABELS):
+    for committed in (TINY, TINY_LABELS, TINY_WIDE):
         fresh = tmp_path / committed.name
         assert fresh in made
         old, new = Segmenter(committed, threads=1), Segmenter(fresh, threads=1)
@@ -62,4 +62,5 @@ def test_the_committed_tiny_models_come_out_of_their_script(tmp_path):
             image = scene((320, 240), 4 * t)[0]
             agreement = np.mean(old.predict(image) == new.predict(image))
             assert agreement > 0.99, (committed.name, agreement)
-    assert json.loads((tmp_path / "tiny_float.json").read_text()) == json.loads(TINY.with_suffix(".json").read_text())
+    for card in (TINY.with_suffix(".json"), TINY_WIDE.with_suffix(".json")):
+        assert json.loads((tmp_path / card.name).read_text()) == json.loads(card.read_text())

@@ -5,8 +5,9 @@ with this repository's own converter, so that the runtime's tests run without ..
 
 tiny_float.tflite (+ its card tiny_float.json): float32 input, scores [1,65,65,21], as converted
 models come; tiny_labels.tflite: uint8 input, int8 inside, labels [1,65,65] and no card, like
-Google's Coral models. Both call red things "person" (class 15). tests/full/test_tiny_models.py
-checks that the committed files still come out of this script.
+Google's Coral models; tiny_wide.tflite (+ card): float32, 129x73 (16:9), for
+choosing a model by the frame's aspect. All call red things "person" (class 15).
+tests/full/test_installed.py checks that the committed files still come out of this script.
 """
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from tests import helpers  # noqa: E402
 from tests.full import tiny_graph  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SIZE = 65
+SIZE = "65"
+WIDE = "129x73"  # 16:9 (1.77)
 
 
 def calibration_photos(folder: Path, count: int = 12) -> Path:
@@ -44,7 +46,7 @@ def calibration_photos(folder: Path, count: int = 12) -> Path:
 
 
 def convert(graph: Path, out: Path, *args: str) -> None:
-    proc = helpers.run(helpers.command("pibokeh-convert") + [graph, "-o", out, "--size", SIZE, "-q", *args])
+    proc = helpers.run(helpers.command("pibokeh-convert") + [graph, "-o", out, "-q", *args])
     if proc.returncode != 0:
         raise SystemExit(f"make_tiny_models: conversion failed:\n{proc.stderr}")
 
@@ -52,21 +54,24 @@ def convert(graph: Path, out: Path, *args: str) -> None:
 def main(folder: Path = HERE) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        graph = tiny_graph.build(tmp / "tiny_deeplab.pb")
+        graph = tiny_graph.build_flat(tmp / "tiny_deeplab.pb")
         photos = tmp / "photos"
         photos.mkdir()
         calibration_photos(photos)
-        scores, labels = folder / "tiny_float.tflite", folder / "tiny_labels.tflite"
-        convert(graph, scores, "--quant", "float32")
-        convert(graph, labels, "--quant", "int8", "--keep-float", "none", "--output", "labels", "--calib", photos)
+        scores, labels, wide = (folder / f"tiny_{kind}.tflite" for kind in ("float", "labels", "wide"))
+        convert(graph, scores, "--quant", "float32", "--size", SIZE)
+        convert(graph, labels, "--quant", "int8", "--keep-float", "none", "--output", "labels", "--calib", photos,
+                "--size", SIZE)
+        convert(graph, wide, "--quant", "float32", "--size", WIDE)
     labels.with_suffix(".json").unlink()  # like a Coral model: the runtime reads it from its tensors
-    card_file = scores.with_suffix(".json")
-    card = json.loads(card_file.read_text())
-    # nothing of this machine in a committed file
-    card["source"] = {"path": "tests/full/tiny_graph.py", "sha256": None, "zoo": None, "url": None}
-    card["converter"] = {key: "any" for key in card["converter"]}
-    card_file.write_text(json.dumps(card, indent=2) + "\n")
-    return [scores, card_file, labels]
+    for model in (scores, wide):
+        card_file = model.with_suffix(".json")
+        card = json.loads(card_file.read_text())
+        # nothing of this machine in a committed file
+        card["source"] = {"path": "tests/full/tiny_graph.py", "sha256": None, "zoo": None, "url": None}
+        card["converter"] = {key: "any" for key in card["converter"]}
+        card_file.write_text(json.dumps(card, indent=2) + "\n")
+    return [scores, scores.with_suffix(".json"), labels, wide, wide.with_suffix(".json")]
 
 
 if __name__ == "__main__":
