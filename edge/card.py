@@ -41,7 +41,8 @@ SCHEMA: dict[str, Any] = {
         "quantization": {"type": ["string", "null"], "maxLength": 100},
         "recipe": _OBJECT_OR_NULL,
         "calibration": _OBJECT_OR_NULL,
-        "output_stride": {"type": "integer", "minimum": 1, "maximum": 64},
+        "output_stride": {"type": ["integer", "null"], "minimum": 1, "maximum": 64},  # null: no MobileNetV2 blocks
+        "stride_rewrite": _OBJECT_OR_NULL,
         "input": {
             "type": "object",
             "properties": {
