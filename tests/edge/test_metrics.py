@@ -160,15 +160,18 @@ def test_heat_metrics_of_a_throttled_pi(segmenter, tmp_path, monkeypatch):
 
 
 def test_recording_state_and_bytes_while_running(segmenter, tmp_path):
-    recording = VideoFileSink(tmp_path / "rec.mp4", 30, (160, 120))
+    # as `camera --record` makes it: fragmented, under its final name, a fragment a second
+    recording = VideoFileSink(tmp_path / "rec.mp4", 30, (160, 120), live=True)
     pipeline = Pipeline(Frames(fps=60), segmenter, LiveSettings(target_fps=20), [recording], recording=recording)
     server = serve(pipeline, PreviewHub())
     try:
         pipeline.start()
         deadline = time.monotonic() + 60
-        while pipeline.stats.frames_out < 40 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        samples = scrape(server)
+        while time.monotonic() < deadline:  # the first fragment reaches the disk after a second or so
+            samples = scrape(server)
+            if pipeline.stats.frames_out >= 40 and one(samples, "pibokeh_recording_bytes") > 0:
+                break
+            time.sleep(0.2)
         stats = json.loads(get(server, "/stats")[2])
     finally:
         pipeline.join()
