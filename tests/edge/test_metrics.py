@@ -73,6 +73,15 @@ def scrape(server: PreviewServer) -> dict[str, dict[tuple, float]]:
     return samples
 
 
+def read_once(pipeline: Pipeline) -> tuple[dict, dict]:
+    """/metrics and /stats of a server made for `pipeline`, read once."""
+    server = serve(pipeline, PreviewHub())
+    try:
+        return scrape(server), json.loads(get(server, "/stats")[2])
+    finally:
+        server.stop()
+
+
 def one(samples: dict, name: str, **labels) -> float:
     return samples[name][tuple(sorted(labels.items()))]
 
@@ -126,12 +135,7 @@ def test_metrics_and_stats_are_the_same_numbers(segmenter):
 def test_heat_metrics_are_absent_off_a_pi(segmenter, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
     pipeline = Pipeline(Frames(count=3), segmenter, LiveSettings(), [], heat=thermal.Monitor(root=tmp_path / "none"))
-    server = serve(pipeline, PreviewHub())
-    try:
-        samples = scrape(server)
-        stats = json.loads(get(server, "/stats")[2])
-    finally:
-        server.stop()
+    samples, stats = read_once(pipeline)
     assert not [name for name in samples if "temperature" in name or "frequency" in name or "throttled" in name]
     assert stats["thermal"] == {}
 
@@ -140,12 +144,7 @@ def test_heat_metrics_of_a_throttled_pi(segmenter, tmp_path, monkeypatch):
     env = fake_pi(tmp_path / "pi", celsius=82.3, cur_mhz=1000, max_mhz=1800, throttled="0x50005")
     monkeypatch.setenv("PATH", env["PATH"])
     pipeline = Pipeline(Frames(count=3), segmenter, LiveSettings(), [], heat=thermal.Monitor(root=tmp_path / "pi"))
-    server = serve(pipeline, PreviewHub())
-    try:
-        samples = scrape(server)
-        stats = json.loads(get(server, "/stats")[2])
-    finally:
-        server.stop()
+    samples, stats = read_once(pipeline)
     assert one(samples, "pibokeh_soc_temperature_celsius") == pytest.approx(82.3)
     assert one(samples, "pibokeh_thermal_zone_celsius", zone="thermal_zone0", type="cpu-thermal") == pytest.approx(82.3)
     assert {dict(k)["cpu"] for k in samples["pibokeh_cpu_frequency_hertz"]} == {"0", "1", "2", "3"}
