@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import cv2
 import numpy as np
 
 from . import core, encoders
@@ -14,7 +15,7 @@ from .errors import InputError, OutputError
 from .files import reason
 from .frames import FrameSink
 from .images import read_image, to_bgr8, write_image
-from .inputs import expand_inputs, is_video
+from .inputs import expand_inputs, is_video, real, why_unusable
 from .model import Segmenter
 from .png_sequence import PngSequenceSink
 from .progress import Progress
@@ -89,7 +90,7 @@ def run(inputs: Sequence[str], outdir: Path, frame_fn: FrameFn, *, transparent: 
     report = Report()
     pairs, problems = expand_inputs(inputs, exclude=outdir)
     report.failed.extend(problems)
-    inputs_resolved = {p.resolve() for p, _ in pairs}
+    inputs_resolved = {real(p) for p, _ in pairs}
     claimed: dict[Path, Path] = {}
     bar = Progress(len(pairs), "pibokeh", enabled=not quiet and len(pairs) > 1)
     start = time.monotonic()
@@ -97,11 +98,13 @@ def run(inputs: Sequence[str], outdir: Path, frame_fn: FrameFn, *, transparent: 
         video = is_video(path)
         target = outdir / output_name(name, video, transparent, mask, video_output)
         try:
-            resolved = target.resolve()
+            resolved = real(target)
             if resolved in inputs_resolved:
                 raise OutputError(f"output {target} would overwrite an input; choose another -o folder")
             if resolved in claimed:
                 raise OutputError(f"output {target} is already written for {claimed[resolved]}")
+            if target.is_symlink() and not target.exists():  # a loop or a dangling link: whose file is it?
+                raise OutputError(f"output {target} is a {why_unusable(target)}; remove it or choose another -o folder")
             claimed[resolved] = path
             target.parent.mkdir(parents=True, exist_ok=True)
             if video:
@@ -117,6 +120,13 @@ def run(inputs: Sequence[str], outdir: Path, frame_fn: FrameFn, *, transparent: 
             report.failed.append((path, _strip_path(str(exc), path)))
         except OSError as exc:
             report.failed.append((path, f"cannot write {target} ({reason(exc)})"))
+        except MemoryError:  # one huge file must not end the batch; the next one may fit
+            report.failed.append((path, "not enough memory to process it (see --max-pixels)"))
+        except cv2.error as exc:
+            text = " ".join(str(exc).split())
+            report.failed.append((path, "not enough memory to process it (see --max-pixels)"
+                                  if "Insufficient memory" in text or "Failed to allocate" in text
+                                  else f"OpenCV could not process it ({text[-120:]})"))
         bar.update(note=path.name)
     bar.close()
     report.seconds = time.monotonic() - start

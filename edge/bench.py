@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from . import core, encoders
+from . import core, encoders, thermal
 from .errors import InputError, ModelError
 from .images import encode_image, read_image, to_bgr8, write_image
 from .inputs import expand_inputs, is_video
@@ -239,6 +239,38 @@ def host() -> dict[str, Any]:
             "numpy": np.__version__, "opencv": cv2.__version__}
 
 
+def heat(before: thermal.Reading, after: thermal.Reading) -> dict[str, Any]:
+    """The heat around a benchmark, for its JSON: the readings before and after, and whether the Pi
+    ran throttled in between (flags set at either end, or a "since boot" flag that appeared);
+    `throttled` is None where the machine cannot tell (no vcgencmd)."""
+    flags: set[str] = set()
+    throttled = None
+    if before.throttled_bits is not None and after.throttled_bits is not None:
+        appeared = after.throttled_bits & ~before.throttled_bits
+        flags = set(before.throttled_now) | set(after.throttled_now) | set(thermal.flags_of(appeared, since_boot=True))
+        throttled = bool(flags)
+    elif after.throttled_bits is not None:
+        flags = set(after.throttled_now)
+        throttled = bool(flags)
+    return {"before": before.as_dict(), "after": after.as_dict(), "throttled": throttled,
+            "throttled_flags": [f for f in thermal.FLAGS.values() if f in flags],
+            "before_line": thermal.describe(before), "after_line": thermal.describe(after)}
+
+
+def heat_lines(result: dict[str, Any]) -> list[str]:
+    """The report's lines about heat: none on a machine that says nothing about it."""
+    info = result.get("heat") or {}
+    lines = []
+    if info.get("before_line") or info.get("after_line"):
+        lines.append(f"heat: before {info.get('before_line') or 'unknown'}")
+        lines.append(f"      after  {info.get('after_line') or 'unknown'}")
+    if info.get("throttled"):
+        flags = ", ".join(thermal.FLAG_TEXT[f] for f in info["throttled_flags"])
+        lines.append(f"WARNING: this Pi was throttled during the benchmark ({flags}): its figures are lower "
+                     "than it gives when cool and well powered")
+    return lines
+
+
 def bench(models: Sequence[Path], frames: Frames, work: Work, count: int, warmup: int = 1,
           threads: Sequence[int | None] = (None,), backend: str | None = None,
           on_error: Callable[[Path, str], None] = lambda model, reason: None) -> list[dict[str, Any]]:
@@ -352,7 +384,7 @@ def format_report(result: dict[str, Any]) -> str:
     lines = [f"pibokeh bench: {result['input']}, {result['size'][0]}x{result['size'][1]}, "
              f"{result['frames']} frames (+{result['warmup']} warm-up), background: {result['background']}",
              f"host: {h['system']} {h['machine']}, {h['cpus']} CPUs, Python {h['python']}, "
-             f"NumPy {h['numpy']}, OpenCV {h['opencv']}", ""]
+             f"NumPy {h['numpy']}, OpenCV {h['opencv']}", *heat_lines(result), ""]
     for run in result["runs"]:
         size = "x".join(str(v) for v in run["input_size"][::-1])
         lines.append(f"{Path(run['model']).name}  ({run['family']}; {run['backend']}, {run['threads']} thread{'s' * (run['threads'] != 1)}, "

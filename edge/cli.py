@@ -4,11 +4,12 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from .commands import bench, blur, camera, evaluate, info, models
+from .commands import bench, blur, camera, evaluate, info, models, passwd
 from .errors import run_command
 from .options import Parser
+from .quiet import quiet_native_logs
 
-COMMANDS = (blur, evaluate, info, models, camera, bench)
+COMMANDS = (blur, evaluate, info, models, camera, passwd, bench)
 
 
 def build_parser() -> Parser:
@@ -23,6 +24,7 @@ def build_parser() -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_native_logs()
     return run_command("pibokeh", build_parser().parse_args(argv))
 
 

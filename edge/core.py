@@ -276,6 +276,9 @@ def compose(image: np.ndarray, mask: np.ndarray, style: Style = Style()) -> np.n
     `Transparent` returns BGRA (alpha = mask, or the feathered mask); everything else keeps the
     input's channels and bit depth. An input alpha channel passes through untouched.
     """
+    if image.ndim == 3 and image.shape[2] == 1:  # OpenCV drops a single channel's axis: keep the caller's shape
+        out = compose(image[..., 0], mask, style)
+        return out if out.ndim == 3 else out[..., None]
     if image.ndim == 3 and image.shape[2] == 4 and not isinstance(style.background, Transparent):
         colour = compose(image[..., :3], mask, style)
         return np.dstack([colour, image[..., 3]])

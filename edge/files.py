@@ -31,11 +31,11 @@ def reason(exc: OSError) -> str:
 def ensure_folder(folder: str | os.PathLike, what: str = "output folder") -> Path:
     """`folder`, created if needed, checked to be a writable folder. Raises OutputError."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"{folder}: the {what} is not a folder")
     try:
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"{folder}: the {what} is not a folder")
         folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    except OSError as exc:  # also a parent that cannot be searched (exists() raises then)
         raise OutputError(f"{folder}: cannot create the {what} ({reason(exc)})") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"{folder}: the {what} is not writable")

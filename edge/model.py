@@ -141,6 +141,39 @@ def _check_tflite_file(path: Path) -> None:
         raise ModelError(f"{path}: not a TFLite model (no TFL3 identifier)")
 
 
+MAX_TENSOR_BYTES = 2 << 30  # DeepLab at 513 needs ~0.2 GB; a damaged shape can ask for terabytes
+
+
+def _check_tensor_memory(path: Path, interpreter: Any) -> None:
+    """Refuse a model whose tensors would need more than MAX_TENSOR_BYTES, before they are allocated:
+    a damaged shape field must be an error line, not the out-of-memory killer."""
+    try:
+        details = interpreter.get_tensor_details()
+    except UnicodeDecodeError:
+        raise ModelError(f"{path}: not a usable model (damaged tensor names)") from None
+    total = 0
+    for d in details:
+        count = 1
+        for dim in d.get("shape", ()):
+            count *= max(int(dim), 1)
+        total += count * np.dtype(d["dtype"]).itemsize
+    if total > MAX_TENSOR_BYTES:
+        raise ModelError(f"{path}: not a usable model (its tensors would need {total / 2**30:.1f} GB)")
+
+
+def _model_source(path: Path) -> dict[str, Any]:
+    """The interpreter's model argument: the path (memory-mapped by TFLite), or the file's bytes when
+    the path is not valid UTF-8 (a name from another locale), which the interpreters cannot take."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return {"model_content": path.read_bytes()}
+        except OSError as exc:
+            raise ModelError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return {"model_path": str(path)}
+
+
 class Segmenter:
     """A DeepLab-style TFLite model, ready to turn BGR frames into class maps."""
 
@@ -152,13 +185,17 @@ class Segmenter:
         self._interpreter_class = interpreter
         self.threads = threads or default_threads()
         try:
-            self.interpreter = interpreter(model_path=str(self.path), num_threads=self.threads)
+            self.interpreter = interpreter(**_model_source(self.path), num_threads=self.threads)
+            _check_tensor_memory(self.path, self.interpreter)
             with native_stderr_silenced():  # the C++ runtime prints an INFO line per delegate
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{self.path}: the interpreter cannot load it ({first})") from None
-        self._input, self._output = self._check_tensors()
+        try:
+            self._input, self._output = self._check_tensors()
+        except UnicodeDecodeError:  # a damaged model's tensor names are not text
+            raise ModelError(f"{self.path}: not a usable model (damaged tensor names)") from None
         self.spec = self._input_spec()
         self.input_size = (self.spec.height, self.spec.width)
         self.output_kind = "scores" if len(self._output["shape"]) == 4 else "labels"
@@ -212,7 +249,7 @@ class Segmenter:
     def compute(self) -> Compute | None:
         """Multiply-accumulates per frame and output stride, read from the graph (a second,
         unallocated interpreter: cheap, and the running one is left alone)."""
-        return graph_compute(self._interpreter_class(model_path=str(self.path)), self.input_size[0])
+        return graph_compute(self._interpreter_class(**_model_source(self.path)), self.input_size[0])
 
     @property
     def output_stride(self) -> int | None:
@@ -239,11 +276,15 @@ class Segmenter:
 
     def infer(self, rgb: np.ndarray) -> np.ndarray:
         """Raw class map (uint8) for an RGB image already of the model's input size."""
-        self.interpreter.set_tensor(self._input["index"], to_input(rgb, self.spec))
-        self.interpreter.invoke()
-        # a view into the interpreter's memory, not a copy: a float scores output is 22 MB at 513
-        # (to_labels makes a new, small array, so nothing keeps the view past the next invoke)
-        return to_labels(self.interpreter.tensor(self._output["index"])())
+        try:
+            self.interpreter.set_tensor(self._input["index"], to_input(rgb, self.spec))
+            self.interpreter.invoke()
+            # a view into the interpreter's memory, not a copy: a float scores output is 22 MB at 513
+            # (to_labels makes a new, small array, so nothing keeps the view past the next invoke)
+            return to_labels(self.interpreter.tensor(self._output["index"])())
+        except (RuntimeError, ValueError) as exc:  # a damaged model that loads but cannot run
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{self.path}: the interpreter cannot run it ({first})") from None
 
     def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Class map (uint8) of a BGR frame at model resolution, letterbox padding removed."""

@@ -10,7 +10,7 @@ from typing import Callable
 from . import core
 from .backends import BACKENDS
 from .errors import InputError
-from .images import read_image
+from .images import DEFAULT_MAX_PIXELS, MAX_PIXELS_LIMIT, limit_pixels, read_image
 from .labels import class_ids
 from .model_search import resolve_models
 from .model_set import ModelSet
@@ -39,7 +39,7 @@ def int_in(low: int, high: int, what: str = "a whole number") -> Callable[[str],
     def parse(text: str) -> int:
         stripped = text.strip()
         digits = stripped[1:] if stripped.startswith("-") else stripped
-        value = int(stripped) if digits.isdigit() and len(digits) < 12 else None
+        value = int(stripped) if digits.isdecimal() and len(digits) < 12 else None
         if value is None or not low <= value <= high:
             raise argparse.ArgumentTypeError(f"expected {what} from {low} to {high}, got {text!r}")
         return value
@@ -64,32 +64,57 @@ def odd_or_zero(text: str) -> int:
     return odd_kernel(text, low=0)
 
 
-def positive_float(text: str) -> float:
+def float_in(low: float, high: float, what: str = "a number", zero: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number from `low` to `high` (more than 0 when `low` is 0; NaN and infinities
+    refused), or exactly 0 too when `zero` (0 meaning "off")."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except (ValueError, OverflowError):
+            value = None
+        if value is not None and zero and value == 0:
+            return 0.0
+        if value is None or not (low < value if low == 0 else low <= value) or not value <= high:  # NaN: False
+            if low:
+                allowed = f"{'0 or ' if zero else ''}from {low:g} to {high:g}"
+            else:
+                allowed = f"from 0 to {high:g}" if zero else f"more than 0 and at most {high:g}"
+            raise argparse.ArgumentTypeError(f"expected {what}, {allowed}, got {text!r}")
+        return value
+    parse.__name__ = what
+    return parse
+
+
+positive_float = float_in(0, 1e9, "a positive number")
+non_negative_float = float_in(0, 1e9, "a number", zero=True)
+
+
+def pixel_count(text: str) -> int:
+    """A number of pixels for --max-pixels: 70000000, 70M or 70MP; from 1 MP to OpenCV's ceiling."""
+    stripped = text.strip().upper().removesuffix("P")
+    scale = 1_000_000 if stripped.endswith("M") else 1
     try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < 1e9:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        value = round(float(stripped.removesuffix("M")) * scale)
+    except (ValueError, OverflowError):
+        value = 0
+    if not 1_000_000 <= value <= MAX_PIXELS_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected a number of pixels from 1M to {MAX_PIXELS_LIMIT} "
+                                         f"(e.g. 70M), got {text!r}")
     return value
 
 
-def non_negative_float(text: str) -> float:
-    try:
-        if float(text) == 0:
-            return 0.0
-    except ValueError:
-        pass
-    return positive_float(text)
-
-
 def frame_size(text: str) -> tuple[int, int]:
-    """'1920x1080' -> (1920, 1080): WIDTHxHEIGHT, each side from 16 to MAX_SIDE px."""
+    """'1920x1080' -> (1920, 1080): WIDTHxHEIGHT, each side from 16 to MAX_SIDE px, and at most the
+    default pixel limit in all (a frame is held several times over in the pipeline)."""
     parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and 16 <= int(p) <= MAX_SIDE for p in parts):
+    if len(parts) != 2 or not all(p.strip().isdecimal() and len(p.strip()) < 7 and 16 <= int(p) <= MAX_SIDE
+                                  for p in parts):
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720 (each 16 to {MAX_SIDE}), "
                                          f"got {text!r}")
-    return int(parts[0]), int(parts[1])
+    width, height = int(parts[0]), int(parts[1])
+    if width * height > DEFAULT_MAX_PIXELS:
+        raise argparse.ArgumentTypeError(f"{width}x{height} is more than {DEFAULT_MAX_PIXELS / 1e6:g} megapixels")
+    return width, height
 
 
 # ---- option groups ------------------------------------------------------------------------------
@@ -113,6 +138,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="TFLite interpreter (default: the first installed of " + ", ".join(BACKENDS) + ")")
     parser.add_argument("--threads", type=thread_count, metavar="N",
                         help=f"interpreter threads, 1 to {MAX_THREADS} (default: CPU cores, at most 4)")
+    parser.add_argument("--max-pixels", type=pixel_count, metavar="N",
+                        help="refuse images of more than N pixels, checked before decoding, e.g. 100M "
+                             f"(default: {DEFAULT_MAX_PIXELS / 1e6:g}M: a 64 MP photo passes, a 1 GB Pi survives)")
 
 
 def add_style_options(parser: argparse.ArgumentParser) -> None:
@@ -163,7 +191,13 @@ def _parse_colour(text: str) -> tuple[int, int, int] | None:
     return None
 
 
+def apply_limits(args: argparse.Namespace) -> None:
+    """Put --max-pixels into effect (before any image is read: OpenCV reads its limit once)."""
+    limit_pixels(getattr(args, "max_pixels", None))
+
+
 def style_from_args(args: argparse.Namespace) -> core.Style:
+    apply_limits(args)  # a background image is the first image some commands read
     return core.Style(background=parse_background(args.background, args.blur_kernel),
                       feather=args.feather, exact=args.exact)
 
@@ -177,4 +211,5 @@ def classes_from_args(args: argparse.Namespace) -> tuple[int, ...]:
 
 def open_models(args: argparse.Namespace) -> ModelSet:
     """The models that --model, --backend and --threads ask for."""
+    apply_limits(args)
     return ModelSet.open(resolve_models(args.model), backend=args.backend, threads=args.threads)

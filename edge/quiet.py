@@ -46,14 +46,37 @@ def _redirected() -> Iterator[None]:
         return
     python_stderr = sys.stderr
     devnull = os.open(os.devnull, os.O_WRONLY)
-    sys.stderr = os.fdopen(os.dup(saved), "w", buffering=1)
+    sys.stderr = _lasting_copy(saved)
     try:
         os.dup2(devnull, 2)
         yield
     finally:
         sys.stderr.flush()
-        sys.stderr.close()
         sys.stderr = python_stderr
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+_copies: dict[tuple[int, int], object] = {}
+
+
+def _lasting_copy(fd: int):  # type: ignore[no-untyped-def]
+    """A text stream on a duplicate of `fd` that is never closed: another thread may still be writing
+    a log line to it after the redirection ended (closing it made that thread's print raise)."""
+    info = os.fstat(fd)
+    key = (info.st_dev, info.st_ino)
+    if key not in _copies:
+        _copies[key] = os.fdopen(os.dup(fd), "w", buffering=1)
+    return _copies[key]
+
+
+def quiet_native_logs() -> None:
+    """Ask OpenCV to keep FFmpeg's per-frame decoder messages ("[mjpeg @ 0x..] No JPEG data found")
+    and its own warnings to itself: a damaged video is our one line, not a screenful. Call it before
+    the first video is opened (OpenCV reads these once). PIBOKEH_VERBOSE=1 keeps them."""
+    if not os.environ.get("PIBOKEH_VERBOSE"):
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when FFmpeg starts
+        import cv2  # OpenCV read OPENCV_LOG_LEVEL when it was imported; its warnings are set here
+        if hasattr(cv2, "setLogLevel"):
+            cv2.setLogLevel(2)  # LOG_LEVEL_ERROR: no "[ WARN:0@...] Stream timeout triggered" lines

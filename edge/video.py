@@ -232,6 +232,16 @@ class VideoFileSink(FrameSink):
         self.frames += 1
         self._last_pts = pts
 
+    @property
+    def bytes_written(self) -> int | None:
+        """Bytes in the file so far (the temporary one until it is renamed), None once gone."""
+        for path in (self._target, self.path):
+            try:
+                return path.stat().st_size
+            except OSError:
+                continue
+        return None
+
     def close(self) -> None:
         """Finish the file: flush the encoder, close the muxer, rename into place. OutputError on failure."""
         if self._container is None and self._cv is None:

@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench_models  # noqa: E402  (the fast models: the matrix, the 1080p target, the Pi estimate)
 import bench_reference as ref  # noqa: E402  (the same defaults: shared data paths, models)
-
 from pibokeh import bench  # noqa: E402
 from pibokeh.files import atomic_path  # noqa: E402
 from pibokeh.video import VideoFileSink, VideoFileSource  # noqa: E402

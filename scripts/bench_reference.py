@@ -31,7 +31,6 @@ from typing import Any, Sequence
 
 import cv2
 import numpy as np
-
 from pibokeh import bench, core
 from pibokeh.errors import InputError, ModelError
 from pibokeh.evaluate import find_pairs

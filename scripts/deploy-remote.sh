@@ -4,7 +4,7 @@
 # deploy.sh (one Pi) and the Ansible role (a fleet) both upload a release folder and call this,
 # so both routes install, switch, health-check and roll back the same way.
 #
-#   deploy-remote.sh status                 current release id, model and health (key=value lines)
+#   deploy-remote.sh status                 current release id, model, health URL and health (key=value lines)
 #   deploy-remote.sh activate STAGING_DIR   install the uploaded release; roll back if unhealthy
 #   deploy-remote.sh rollback               go back to the previous release
 #
@@ -108,6 +108,9 @@ switch_to() {  # RELEASE_ID: make it the running release (venv, model, config, u
         rm -f "$PREFIX/models/current.json"
     fi
     install_file "$dir/pibokeh.toml" "$ETC/pibokeh.toml" 0644
+    if [ -f "$dir/auth" ]; then  # the preview's password file: the service's group may read it, nobody else
+        install -m 0640 -o root -g "$SERVICE_USER" "$dir/auth" "$ETC/auth.tmp.$$" && mv -f "$ETC/auth.tmp.$$" "$ETC/auth"
+    fi
     install_file "$dir/pibokeh.service" "$UNIT_DIR/$UNIT" 0644
     printf '[Service]\nEnvironment=PIBOKEH_MODEL=%s\n' "$PREFIX/models/current.tflite" > "$dir/10-deploy.conf"
     install_file "$dir/10-deploy.conf" "$UNIT_DIR/$UNIT.d/10-deploy.conf" 0644
@@ -150,6 +153,7 @@ cmd_status() {
         echo "model_name=$(manifest_get MODEL_NAME "$PREFIX/releases/$cur/MANIFEST")"
         echo "card_sha=$(manifest_get CARD_SHA "$PREFIX/releases/$cur/MANIFEST")"
         url=$(manifest_get HEALTH_URL "$PREFIX/releases/$cur/MANIFEST")
+        echo "health_url=$url"
         if systemctl is-active --quiet "$UNIT" && healthy "$url" 5; then
             echo "healthy=yes"
         else
@@ -178,6 +182,7 @@ cmd_activate() {
         for f in MANIFEST pibokeh.toml pibokeh.service "$(manifest_get WHEEL "$staging/MANIFEST")"; do
             cp "$staging/$f" "$dir.partial/$f"
         done
+        [ ! -f "$staging/auth" ] || install -m 0600 "$staging/auth" "$dir.partial/auth"
         mv "$dir.partial" "$dir"
     fi
     for kind in MODEL:tflite CARD:json; do

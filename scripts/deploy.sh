@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deploy.sh — put the pibokeh runtime, a model and the camera service on one Raspberry Pi over ssh.
 #
-# Usage: scripts/deploy.sh USER@HOST [--model M] [--config FILE] [--unit FILE]
+# Usage: scripts/deploy.sh USER@HOST [--model M] [--config FILE] [--unit FILE] [--auth FILE]
 #                          [--health-url URL] [--health-timeout S] [-p PORT] [-i KEY] [-o SSH_OPTION]...
 #        scripts/deploy.sh USER@HOST --status | --rollback
 #        scripts/deploy.sh --release-only DIR --model M [--config FILE] [--unit FILE]  (no ssh: the
@@ -11,7 +11,9 @@
 # (venv with --system-site-packages, edge extras, systemd unit), restarts the service and checks
 # /healthz; an unhealthy release is rolled back to the previous wheel and model. A second run
 # with the same inputs changes nothing and says so. Without --model, the Pi keeps its model
-# ($PIBOKEH_MODEL on the workstation is used when the Pi has none yet).
+# ($PIBOKEH_MODEL on the workstation is used when the Pi has none yet). --auth FILE (from
+# `pibokeh passwd FILE USER`) installs the preview's password file as /etc/pibokeh/auth (readable by
+# the service only); a config serving beyond loopback needs it (auth = "/etc/pibokeh/auth").
 # ssh runs with BatchMode: it never asks for a password; set up a key first (ssh-copy-id).
 # The remote user must be root or have passwordless sudo (the default on Raspberry Pi OS).
 set -euo pipefail
@@ -22,7 +24,7 @@ die() { echo "deploy: $*" >&2; exit 2; }
 say() { echo "deploy: $*"; }
 
 TARGET="" MODEL=${PIBOKEH_MODEL:-} MODEL_GIVEN=0 CONFIG="$REPO/scripts/systemd/pibokeh.toml"
-UNIT="$REPO/scripts/systemd/pibokeh.service" HEALTH_URL="" HEALTH_TIMEOUT=60 ACTION=deploy
+UNIT="$REPO/scripts/systemd/pibokeh.service" HEALTH_URL="" HEALTH_TIMEOUT=60 ACTION=deploy AUTH=""
 SSH_OPTS=(-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=4)
 
 while [ $# -gt 0 ]; do
@@ -30,6 +32,7 @@ while [ $# -gt 0 ]; do
         --model) MODEL=${2:?--model needs a .tflite file}; MODEL_GIVEN=1; shift ;;
         --config) CONFIG=${2:?--config needs a TOML file}; shift ;;
         --unit) UNIT=${2:?--unit needs a systemd unit file}; shift ;;
+        --auth) AUTH=${2:?--auth needs a password file (pibokeh passwd FILE USER)}; shift ;;
         --health-url) HEALTH_URL=${2:?--health-url needs a URL}; shift ;;
         --health-timeout) HEALTH_TIMEOUT=${2:?--health-timeout needs seconds}; shift ;;
         --status) ACTION=status ;;
@@ -38,7 +41,7 @@ while [ $# -gt 0 ]; do
         -p) SSH_OPTS+=(-p "${2:?-p needs a port}"); shift ;;
         -i) SSH_OPTS+=(-i "${2:?-i needs a key file}" -o IdentitiesOnly=yes); shift ;;
         -o) SSH_OPTS+=(-o "${2:?-o needs an ssh option}"); shift ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option: $1 (see --help)" ;;
         *) [ -z "$TARGET" ] || die "one target only (for many Pis use the Ansible playbook in scripts/ansible)"
            TARGET=$1 ;;
@@ -57,7 +60,7 @@ build_release() {  # OUT_DIR MODEL_ARGS...: build the wheel, assemble the releas
     say "building the wheel" >&2
     PYTHON="$PYTHON" "$REPO/scripts/build-wheel.sh" "$WORK/wheel" >/dev/null || die "building the wheel failed"
     "$PYTHON" "$REPO/scripts/deploy_release.py" --out "$out" --wheel "$WORK"/wheel/pibokeh-*.whl \
-        --config "$CONFIG" --unit "$UNIT" "$@" ${HEALTH_URL:+--health-url "$HEALTH_URL"} \
+        --config "$CONFIG" --unit "$UNIT" "$@" ${HEALTH_URL:+--health-url "$HEALTH_URL"} ${AUTH:+--auth "$AUTH"} \
         || exit 2  # deploy_release.py said why
 }
 
@@ -73,6 +76,7 @@ if [ "$ACTION" = deploy ]; then  # local inputs first: no ssh round trip to lear
     [ -f "$CONFIG" ] || die "service config not found: $CONFIG (pass --config FILE)"
     [ -f "$UNIT" ] || die "systemd unit not found: $UNIT (pass --unit FILE)"
     [ -z "$MODEL" ] || [ -f "$MODEL" ] || die "model not found: $MODEL"
+    [ -z "$AUTH" ] || [ -f "$AUTH" ] || die "password file not found: $AUTH (make it with pibokeh passwd FILE USER)"
 fi
 
 remote() { ssh "${SSH_OPTS[@]}" "$TARGET" "$@"; }

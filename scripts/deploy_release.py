@@ -67,10 +67,38 @@ def health_url(config: Path) -> str:
     return f"http://{host}:{port}/healthz"
 
 
+LOOPBACK = ("127.", "localhost", "::1", "[::1]")
+
+
+def check_auth_file(auth: Path) -> None:
+    """Refuse what is plainly not a `pibokeh passwd` file (USER:scrypt$... lines)."""
+    lines = [line for line in auth.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    if not lines or not all(":scrypt$" in line for line in lines):
+        raise ValueError(f"{auth}: not a password file (write it with `pibokeh passwd {auth} USER`)")
+
+
+def check_exposure(config: Path, auth: Path | None) -> None:
+    """A config that serves on a non-loopback address needs credentials (or says no-auth): the service
+    would refuse to start, so say it here rather than after a failed health check and a rollback."""
+    with config.open("rb") as f:
+        settings = tomllib.load(f)  # the service reads top-level keys only
+    serve = settings.get("serve")
+    if not isinstance(serve, str) or serve.rpartition(":")[0] in ("",) or serve.startswith(LOOPBACK):
+        return
+    if settings.get("no-auth") or settings.get("no_auth"):
+        return
+    if not (settings.get("auth") and auth is not None):
+        raise ValueError(f"{config}: serve = {serve!r} shows the camera to the network: pass --auth FILE "
+                         "(from `pibokeh passwd FILE USER`) and set auth = \"/etc/pibokeh/auth\" in the config")
+
+
 def build(out: Path, wheel: Path, config: Path, unit: Path, model: Path | None,
-          keep_model: str | None, url: str | None) -> str:
+          keep_model: str | None, url: str | None, auth: Path | None = None) -> str:
     """Fill `out` with the release files and MANIFEST; return the release id."""
     out.mkdir(parents=True, exist_ok=True)
+    if auth is not None:
+        check_auth_file(auth)
+    check_exposure(config, auth)
     fields = {"WHEEL": wheel.name, "WHEEL_SHA": wheel_content_sha(wheel)}
     if model is not None:
         check_tflite(model)
@@ -85,6 +113,9 @@ def build(out: Path, wheel: Path, config: Path, unit: Path, model: Path | None,
         fields |= {"MODEL_NAME": name, "MODEL_SHA": model_sha, "CARD_SHA": card_sha}
     fields |= {"CONFIG_SHA": sha256_file(config), "UNIT_SHA": sha256_file(unit),
                "HEALTH_URL": url or health_url(config)}
+    if auth is not None:  # the preview's password file, installed as /etc/pibokeh/auth
+        fields["AUTH_SHA"] = sha256_file(auth)
+        shutil.copyfile(auth, out / "auth")
     release = hashlib.sha256("".join(f"{k}={v}\n" for k, v in fields.items()).encode()).hexdigest()[:12]
     shutil.copyfile(wheel, out / wheel.name)
     shutil.copyfile(config, out / "pibokeh.toml")
@@ -104,13 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     model.add_argument("--model", type=Path, help=".tflite model (its card <stem>.json goes along)")
     model.add_argument("--keep-model", metavar="NAME:SHA:CARD_SHA", help="the model already on the target")
     p.add_argument("--health-url", help="default: from the config's `serve` address")
+    p.add_argument("--auth", type=Path, help="the preview's password file (pibokeh passwd), for /etc/pibokeh/auth")
     args = p.parse_args(argv)
-    for path in (args.wheel, args.config, args.unit, args.model):
+    for path in (args.wheel, args.config, args.unit, args.model, args.auth):
         if path is not None and not path.is_file():
             print(f"deploy: {path}: no such file", file=sys.stderr)
             return 2
     try:
-        print(build(args.out, args.wheel, args.config, args.unit, args.model, args.keep_model, args.health_url))
+        print(build(args.out, args.wheel, args.config, args.unit, args.model, args.keep_model, args.health_url,
+                    args.auth))
     except (ValueError, OSError, tomllib.TOMLDecodeError, zipfile.BadZipFile) as exc:
         print(f"deploy: {exc}", file=sys.stderr)
         return 2

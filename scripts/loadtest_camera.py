@@ -102,7 +102,7 @@ class Client(threading.Thread):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.settimeout(10)
             sock.connect(self.address)
-            sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: loadtest\r\n\r\n")
+            sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             head = sock.recv(1024 if self.pause else 65536)
             if not head.startswith(b"HTTP/1.1 200"):
                 self.error = head.split(b"\r\n")[0].decode(errors="replace")

@@ -34,9 +34,9 @@ from pibokeh.labels import PERSON  # noqa: E402
 from pibokeh.metrics import confusion, summarize  # noqa: E402
 from pibokeh.model import Segmenter  # noqa: E402
 
-from convert import quantize, recipe, shapes, stride  # noqa: E402
-from convert.graph import choose_cut, fold_dequantize, load_graph  # noqa: E402
-from convert.validate import crop_pairs  # noqa: E402
+from pibokeh.convert import quantize, recipe, shapes, stride  # noqa: E402
+from pibokeh.convert.graph import choose_cut, fold_dequantize, load_graph  # noqa: E402
+from pibokeh.convert.validate import crop_pairs  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 GRAPHS = {"dm10": "deeplabv3_mnv2_dm10_pascal_weightquant.pb", "dm05": "deeplabv3_mnv2_dm05_pascal.pb"}

@@ -68,6 +68,22 @@ def red_square(size: tuple[int, int] = (120, 160)) -> tuple[np.ndarray, np.ndarr
     return image, mask
 
 
+def red_square_photos(folder: Path, count: int = 12, truth: bool = False) -> Path:
+    """`count` photos of red squares on varied, never red, noisy backgrounds (calibration and
+    evaluation pictures for the tiny models), with `<id>_gt.png` class maps (15 = person) if `truth`."""
+    rng = np.random.default_rng(3)
+    for i in range(count):
+        image, mask = red_square((90 + 7 * i, 120 + 5 * i))
+        background = mask == 0
+        b, g = rng.integers(60, 200, 2)
+        noise = rng.integers(-15, 15, (int(background.sum()), 3))
+        image[background] = np.clip(np.array([b, g, min(b, g) - 30]) + noise, 0, 255)
+        cv2.imwrite(str(folder / f"p{i:02d}.png"), image)
+        if truth:
+            cv2.imwrite(str(folder / f"p{i:02d}_gt.png"), np.where(mask > 0, 15, 0).astype(np.uint8))
+    return folder
+
+
 def scene(size: tuple[int, int], t: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Frame `t` of a moving scene, (w, h) = `size`: a red block drifting over a textured, never red
     background, and the block's mask. Textured so that blurring it is visible."""

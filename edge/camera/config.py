@@ -14,6 +14,9 @@ from ..options import Parser
 from .options import LIVE, NOT_IN_CONFIG, PATHS, add_camera_options
 
 
+ALIASES = {"allow_host": "allow_hosts"}  # the option is --allow-host NAME (repeatable)
+
+
 class ConfigParser(Parser):
     """The camera options, parsed from a config file's entries: errors raise instead of exiting."""
 
@@ -40,32 +43,35 @@ def read_config(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: not valid TOML ({exc})") from None
     parser = ConfigParser(prog=str(path), add_help=False)
     add_camera_options(parser)
+    # the long option of each setting (--allow-host's setting is allow_hosts)
+    flags = {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
     known = set(vars(parser.parse_args([]))) - NOT_IN_CONFIG
     argv: list[str] = []
     for key, value in data.items():
-        dest = key.replace("-", "_")
+        dest = ALIASES.get(key.replace("-", "_"), key.replace("-", "_"))
         if dest not in known:
             raise InputError(f"{path}: unknown setting {key!r}; settings are the long options of "
                              "`pibokeh camera --help`")
-        flag = "--" + dest.replace("_", "-")
+        flag = flags[dest]
         if isinstance(value, bool):
             if parser.get_default(dest) is not False:
                 raise InputError(f"{path}: {key} needs a value, not {str(value).lower()}")
             argv += [flag] if value else []
         elif isinstance(value, (str, int, float)):
-            argv += [flag, str(value)]
+            argv += [f"{flag}={value}"]  # one word: a value starting with "-" is still a value
         elif isinstance(value, list) and dest == "classes":
-            argv += [flag, ",".join(map(str, value))]
+            argv += [f"{flag}={','.join(map(str, value))}"]
+        elif isinstance(value, list) and dest == "allow_hosts" and all(isinstance(v, str) for v in value):
+            argv += [f"{flag}={v}" for v in value]
         elif isinstance(value, list) and dest == "model" and all(isinstance(v, str) for v in value):
-            for item in value:  # several models: each input goes to the one that fits its aspect
-                argv += [flag, item]
+            argv += [f"{flag}={item}" for item in value]  # several models: each input to the one of its aspect
         else:
             raise InputError(f"{path}: {key} should be a string or a number")
     try:
         parsed = vars(parser.parse_args(argv))
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
-    chosen = {key.replace("-", "_") for key in data}
+    chosen = {ALIASES.get(key.replace("-", "_"), key.replace("-", "_")) for key in data}
     settings = {k: v for k, v in parsed.items() if k in chosen and v is not None and v is not False}
     settings.update({k: False for k in chosen if parsed.get(k) is False})
     for key in PATHS:

@@ -6,6 +6,8 @@ Sources that are not really live (a video file) say so with `skips_frames = Fals
 waits for the next instead, and the clip plays slower rather than losing frames.
 The segment stage infers every `infer_every`-th frame and reuses the last mask in between;
 `smooth` blends each new mask with the previous ones to stop the edge from flickering.
+With `target_fps`, a watch thread adjusts `infer_every` to hold that output rate (adaptive.py),
+raising it also while the SoC is throttled (thermal.py, which /stats and /metrics show).
 """
 from __future__ import annotations
 
@@ -13,18 +15,21 @@ import collections
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .. import core
+from .. import core, thermal
 from ..errors import InputError, PibokehError
 from ..frames import FrameSink
 from ..model import Segmenter
+from .adaptive import Measured, next_infer_every
 from .sources import LiveSource, SourceLost, open_with_retries
+from .stats import Stats
 
 END = object()  # what the capture stage posts when a finite source is over
+WATCH_INTERVAL = 1.0  # seconds between looks at the frame rate and the heat (with target_fps)
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class LiveSettings:
     style: core.Style = core.Style()
     infer_every: int = 1
     smooth: float = 0.0  # share of the previous mask kept: 0 = off, 0.5 = half, 0.9 = very steady
+    target_fps: float = 0.0  # > 0: adjust infer_every to hold this output rate (0 = keep it fixed)
 
 
 def smooth_mask(average: np.ndarray | None, mask: np.ndarray, keep: float) -> np.ndarray:
@@ -93,66 +99,20 @@ class Latest:
             self._cond.notify_all()
 
 
-class Rate:
-    """Events per second over the last `window` seconds (ticked by a stage, read by /stats)."""
-
-    def __init__(self, window: float = 2.0) -> None:
-        self.window = window
-        self._times: collections.deque[float] = collections.deque()
-        self._lock = threading.Lock()
-
-    def _forget(self, now: float) -> None:
-        while self._times and now - self._times[0] > self.window:
-            self._times.popleft()
-
-    def tick(self, now: float) -> None:
-        with self._lock:
-            self._times.append(now)
-            self._forget(now)
-
-    def per_second(self, now: float) -> float:
-        with self._lock:
-            self._forget(now)
-            if len(self._times) < 2:
-                return 0.0
-            span = max(now - self._times[0], self._times[-1] - self._times[0])
-            return (len(self._times) - 1) / span if span > 0 else 0.0
-
-
-@dataclass
-class Stats:
-    """Counters and timings the stages update and /stats reports."""
-    frames_in: int = 0
-    frames_out: int = 0
-    inferences: int = 0
-    reconnects: int = 0
-    reloads: int = 0
-    ms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
-        ("capture", "segment", "mask", "compose", "output", "latency"), 0.0))
-    started: float = field(default_factory=time.monotonic)
-    last_output: float = 0.0
-    rate_in: Rate = field(default_factory=Rate)
-    rate_out: Rate = field(default_factory=Rate)
-
-    def record(self, stage: str, seconds: float) -> None:
-        # An exponential average: steady enough to read, recent enough to show a change within a second.
-        old = self.ms[stage]
-        value = seconds * 1000.0
-        self.ms[stage] = value if old == 0.0 else 0.8 * old + 0.2 * value
-
-
 class Pipeline:
     """Runs a live source through a segmenter into outputs until the source ends, a frame or time
     limit is reached, `stop()` is called, or the source is lost for good.
 
     `reopen` builds the source again after it was lost; up to `retries` attempts with doubling
     waits from `backoff` seconds. `error` holds the one-line reason when it ended by failure.
+    `recording` is the output that records (for /stats: its state and size), if any.
     """
 
     def __init__(self, source: LiveSource, segmenter: Segmenter, settings: LiveSettings,
                  outputs: Sequence[FrameSink], *, reopen: Callable[[], LiveSource] | None = None,
                  max_frames: int = 0, duration: float = 0.0, retries: int = 3, backoff: float = 0.5,
-                 log: Callable[[str], None] = lambda message: print(f"pibokeh: {message}", file=sys.stderr)):
+                 log: Callable[[str], None] = lambda message: print(f"pibokeh: {message}", file=sys.stderr),
+                 recording: FrameSink | None = None, heat: thermal.Monitor | None = None):
         self.source = source
         self.segmenter = segmenter
         self.settings = settings
@@ -164,7 +124,10 @@ class Pipeline:
         self.backoff = backoff
         self.log = log
         self.stats = Stats()
+        self.recording = recording
+        self.heat = heat or thermal.Monitor()
         self.error: str | None = None
+        self._changed = time.monotonic()  # when infer_every last changed (adaptive load waits for rates to settle)
         self._frames = Latest()
         self._masked = Latest()
         self._stop = threading.Event()
@@ -175,7 +138,8 @@ class Pipeline:
     # ---- control ----
 
     def start(self) -> "Pipeline":
-        for name, target in (("capture", self._capture), ("segment", self._segment), ("compose", self._compose)):
+        for name, target in (("capture", self._capture), ("segment", self._segment), ("compose", self._compose),
+                             ("watch", self._watch)):
             thread = threading.Thread(target=self._guard, args=(target,), name=f"pibokeh-{name}", daemon=True)
             self._threads.append(thread)
             thread.start()
@@ -190,12 +154,20 @@ class Pipeline:
         """True once the pipeline has finished (all frames written, outputs not yet closed)."""
         return self._done.wait(timeout)
 
-    def join(self) -> None:
-        """Stop, wait for the stages, close the source. Outputs are the caller's to close."""
+    def join(self, capture_timeout: float | None = None) -> None:
+        """Stop, wait for the stages, close the source. Outputs are the caller's to close.
+
+        A capture stage blocked in a stalled source (or reopening one) is waited for at most
+        `capture_timeout` seconds and then left behind, so that stopping never hangs on a stream;
+        its source is then not closed under it (the process is ending anyway)."""
         self.stop()
-        for thread in self._threads:
+        capture, others = self._threads[:1], self._threads[1:]
+        for thread in others:
             thread.join()
-        self.source.close()
+        for thread in capture:
+            thread.join(capture_timeout)
+        if not any(thread.is_alive() for thread in capture):
+            self.source.close()
 
     @property
     def running(self) -> bool:
@@ -209,34 +181,51 @@ class Pipeline:
             if segmenter is not None:
                 self.segmenter = segmenter
             self.stats.reloads += 1
+            self._changed = time.monotonic()
 
     def snapshot(self) -> dict[str, Any]:
-        """The figures /stats serves."""
+        """The figures /stats serves (and /metrics exposes): the one view of `stats` and the state."""
         now = time.monotonic()
         stats = self.stats
+        with self._lock:
+            settings, segmenter = self.settings, self.segmenter
         return {
             "state": "running" if self.running else ("failed" if self.error else "finished"),
             "error": self.error,
             "source": self.source.name,
             "size": list(self.source.size),
             "source_fps": round(self.source.fps, 2),
-            "model": str(self.segmenter.path),
-            "family": self.segmenter.family,
-            "backend": self.segmenter.backend,
-            "threads": self.segmenter.threads,
+            "model": str(segmenter.path),
+            "family": segmenter.family,
+            "backend": segmenter.backend,
+            "threads": segmenter.threads,
+            "input_size": list(segmenter.input_size),
             "fps_in": round(stats.rate_in.per_second(now), 2),
             "fps_out": round(stats.rate_out.per_second(now), 2),
             "frames_in": stats.frames_in,
             "frames_out": stats.frames_out,
             "dropped": self._frames.dropped + self._masked.dropped,
             "inferences": stats.inferences,
-            "infer_every": self.settings.infer_every,
+            "infer_every": settings.infer_every,
+            "target_fps": settings.target_fps or None,
+            "adjustments": stats.adjustments,
             "ms": {k: round(v, 2) for k, v in stats.ms.items()},
             "reconnects": stats.reconnects,
             "reloads": stats.reloads,
+            "reloads_failed": stats.reloads_failed,
+            "recording": self._recording_state(),
+            "thermal": self.heat.read().as_dict(),
             "uptime_s": round(now - stats.started, 1),
             "last_output_age_s": round(now - stats.last_output, 2) if stats.last_output else None,
         }
+
+    def _recording_state(self) -> dict[str, Any] | None:
+        if self.recording is None:
+            return None
+        path = getattr(self.recording, "path", None)
+        return {"path": None if path is None else str(path), "active": self.running,
+                "frames": getattr(self.recording, "frames", None),
+                "bytes": getattr(self.recording, "bytes_written", None)}
 
     # ---- stages ----
 
@@ -250,7 +239,7 @@ class Pipeline:
             self._fail(f"{threading.current_thread().name}: {type(exc).__name__}: {exc}")
 
     def _fail(self, message: str) -> None:
-        if self.error is None:
+        if self.error is None and not self._stop.is_set():  # a stage cut short by stop() has not failed
             self.error = message
         self._finish()
 
@@ -299,6 +288,10 @@ class Pipeline:
         mask: np.ndarray | None = None
         average: np.ndarray | None = None
         count = 0
+        # After an inference the next frame is often already waiting (it came during the model run):
+        # posting it at once would replace the inferred frame, the one whose mask fits exactly, before
+        # the compose stage took it. So the frame after an inference waits for that hand-over.
+        hold = False
         while not self._stop.is_set():
             item = self._frames.get(timeout=0.5)
             if item is None:
@@ -310,7 +303,8 @@ class Pipeline:
             with self._lock:
                 settings, segmenter = self.settings, self.segmenter
             size = frame.shape[:2]
-            if mask is None or mask.shape != size or count % settings.infer_every == 0:
+            inferred_now = mask is None or mask.shape != size or count % settings.infer_every == 0
+            if inferred_now:
                 start = time.monotonic()
                 labels = segmenter.predict(small if small is not None else frame)
                 inferred = time.monotonic()
@@ -321,11 +315,12 @@ class Pipeline:
                 else:
                     average = None
                 mask = new
-                self.stats.record("segment", inferred - start)
+                self.stats.record("inference", inferred - start)
                 self.stats.record("mask", time.monotonic() - inferred)
                 self.stats.inferences += 1
             count += 1
-            self._masked.put((frame, mask, captured), wait=not self.source.skips_frames)
+            self._masked.put((frame, mask, captured), wait=hold or not self.source.skips_frames)
+            hold = inferred_now
 
     def _compose(self) -> None:
         while not self._stop.is_set():
@@ -336,14 +331,19 @@ class Pipeline:
                 self._finish()
                 return
             frame, mask, captured = item
+            style = self.settings.style
+            # core.compose's two steps, timed apart (the blur and the blend cost very differently)
             start = time.monotonic()
-            out = core.compose(frame, mask, self.settings.style)
+            background = core.background_of(frame, mask, style)
+            drawn = time.monotonic()
+            out = core.blend(frame, background, core.alpha_of(mask, style))
             composed = time.monotonic()
             for output in self.outputs:
                 output.write(out)
             now = time.monotonic()
             stats = self.stats
-            stats.record("compose", composed - start)
+            stats.record("background", drawn - start)
+            stats.record("blend", composed - drawn)
             stats.record("output", now - composed)
             stats.record("latency", now - captured)
             stats.frames_out += 1
@@ -353,3 +353,37 @@ class Pipeline:
                 self._finish()
                 return
 
+
+    def _watch(self) -> None:
+        """With a target frame rate: adjust infer_every to it, once a second."""
+        # (time, frames out) once a tick: the controller's output rate is averaged over up to 5 s since
+        # the last change (steadier than the 2-s rate of /stats, which would make it chase noise)
+        samples: collections.deque[tuple[float, int]] = collections.deque(maxlen=6)
+        while not self._stop.wait(WATCH_INTERVAL):
+            now = time.monotonic()
+            stats, ms = self.stats, self.stats.ms
+            samples.append((now, stats.frames_out))
+            with self._lock:
+                settings = self.settings
+            if settings.target_fps <= 0:
+                continue  # the heat is read when /stats or /metrics ask (vcgencmd is a process start)
+            reading = self.heat.read()
+            settled = [sample for sample in samples if sample[0] >= self._changed + 0.5]
+            span = settled[-1][0] - settled[0][0] if settled else 0.0
+            fps_out = (settled[-1][1] - settled[0][1]) / span if span > 0 else stats.rate_out.per_second(now)
+            measured = Measured(source_fps=self.source.fps or stats.rate_in.per_second(now), fps_out=fps_out,
+                                inference_s=(ms["inference"] + ms["mask"]) / 1000.0,
+                                frame_s=(ms["background"] + ms["blend"] + ms["output"]) / 1000.0,
+                                throttled=reading.slowed, since_change_s=now - self._changed)
+            chosen = next_infer_every(settings.infer_every, settings.target_fps, measured)
+            if chosen == settings.infer_every:
+                continue
+            with self._lock:
+                if self.settings is not settings:
+                    continue  # a reload came in between: its settings win
+                self.settings = replace(settings, infer_every=chosen)
+                self._changed = now
+            stats.adjustments += 1
+            self.log(f"target {settings.target_fps:g} fps: infer every {chosen} (was {settings.infer_every}; "
+                     f"{measured.fps_out:.1f} fps out, inference {1000 * measured.inference_s:.0f} ms"
+                     f"{', throttled' if measured.throttled else ''})")

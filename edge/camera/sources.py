@@ -8,7 +8,11 @@ A live source that stops delivering raises `SourceLost`, so the pipeline can reo
     open_source("picamera2:0", size=(1280, 720), fps=30)
     open_source("opencv:/dev/video0")        # or opencv:0
     open_source("video:clip.mp4", loop=True)  # paced at the clip's frame rate
-    open_source("rtsp://camera.local/stream")
+    open_source("rtsp://camera.local/stream", timeout=10)
+
+Opening can block (a network stream that accepts and never answers; a camera that hangs), so
+`open_with_retries` runs each attempt in a worker thread that the caller can abandon when asked to
+stop: SIGTERM never waits for a stalled stream.
 """
 from __future__ import annotations
 
@@ -33,10 +37,15 @@ MAX_RETRY_WAIT = 30.0  # seconds: a camera plugged back in is found within half 
 LORES_MAX_WIDTH = 640  # inference runs at <= 513 px: a bigger lores only costs copies
 DEFAULT_CAMERA_SIZE = (1280, 720)  # picamera2's main stream when no --size is given
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
+OPEN_TIMEOUT = 10.0  # seconds a network stream gets to answer (and, once open, to deliver each frame)
 
 
 class SourceLost(InputError):
     """A live source that was open has stopped delivering frames (unplugged, stream dropped)."""
+
+
+class OpenAbandoned(InputError):
+    """Opening a source was given up because the command was asked to stop (SIGTERM, Ctrl-C)."""
 
 
 class LiveSource(FrameSource):
@@ -103,15 +112,27 @@ class VideoPlayback(LiveSource):
 class OpenCVSource(LiveSource):
     """A V4L2 camera (index or /dev/videoN) or a stream URL OpenCV can open."""
 
-    def __init__(self, target: int | str, size: Size = None, fps: float | None = None):
+    def __init__(self, target: int | str, size: Size = None, fps: float | None = None,
+                 timeout: float = OPEN_TIMEOUT):
         self.target = target
         device = isinstance(target, int) or str(target).startswith("/dev/")
         self.name = f"opencv:{target}" if device else str(target)
-        # Devices through V4L2 directly; URLs through whatever backend can open them (FFmpeg).
-        self._cap = cv2.VideoCapture(target, cv2.CAP_V4L2) if device else cv2.VideoCapture(target)
+        # (FFmpeg's and OpenCV's own messages are kept quiet by quiet_native_logs, process-wide: this
+        # runs in a worker thread, where swapping file descriptor 2 would race the other threads' logs)
+        if device:  # devices through V4L2 directly
+            self._cap = cv2.VideoCapture(target, cv2.CAP_V4L2)
+        else:
+            # URLs through FFmpeg (the network backend of OpenCV's wheels), with bounded waits: its
+            # default is to wait ~30 s for a server that accepts and never answers, on every attempt.
+            ms = int(timeout * 1000)
+            self._cap = cv2.VideoCapture(target, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms,
+                                                                  cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms])
         if not self._cap.isOpened():
             self._cap.release()
-            raise InputError(f"{self.name}: cannot open (missing, busy, or not a camera/stream OpenCV can read)")
+            if device:
+                raise InputError(f"{self.name}: cannot open (missing, busy, or not a camera OpenCV can read)")
+            raise InputError(f"{self.name}: cannot open within {timeout:g} s (no answer, unreachable, or not a "
+                             "stream OpenCV can read)")
         if size:
             self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
             self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
@@ -249,12 +270,13 @@ def _first_line(exc: BaseException) -> str:
 # ---- choosing one ---------------------------------------------------------------------------------
 
 def open_source(spec: str, size: Size = None, fps: float | None = None, loop: bool = False,
-                infer_size: Size = None) -> LiveSource:
+                infer_size: Size = None, timeout: float = OPEN_TIMEOUT) -> LiveSource:
     """The live source a --source value names. Raises InputError with a one-line reason.
-    `infer_size` (width, height): the model's input, for sources with a second, small stream."""
+    `infer_size` (width, height): the model's input, for sources with a second, small stream;
+    `timeout`: seconds a network stream may take to answer."""
     kind, _, rest = spec.partition(":")
     if spec.startswith(URL_SCHEMES):
-        return OpenCVSource(spec, size, fps)
+        return OpenCVSource(spec, size, fps, timeout)
     if kind == "picamera2":
         if rest and not rest.isdigit():
             raise InputError(f"--source {spec}: expected picamera2 or picamera2:N (a camera number)")
@@ -279,11 +301,14 @@ def open_with_retries(open_fn: Callable[[], LiveSource], retries: int, stop: thr
                       backoff: float = 0.5, log: Callable[[str], None] = lambda message: None) -> LiveSource:
     """open_fn(), tried again up to `retries` times with doubling waits from `backoff` seconds
     (at most MAX_RETRY_WAIT) while it raises InputError (a camera still booting, busy, or being plugged back in).
-    Raises the last InputError; gives up early once `stop` is set."""
+    Raises the last InputError; gives up early once `stop` is set (OpenAbandoned while an attempt
+    is still blocked: that attempt's thread is left to finish on its own and close what it opened)."""
     delay = backoff
     for attempt in range(1, retries + 2):
         try:
-            return open_fn()
+            return open_abandonable(open_fn, stop)
+        except OpenAbandoned:
+            raise
         except InputError as exc:
             if attempt > retries or stop.is_set():
                 raise
@@ -292,3 +317,41 @@ def open_with_retries(open_fn: Callable[[], LiveSource], retries: int, stop: thr
                 raise
             delay = min(2 * delay, MAX_RETRY_WAIT)
     raise AssertionError("unreachable")
+
+
+def open_abandonable(open_fn: Callable[[], LiveSource], stop: threading.Event, poll: float = 0.05) -> LiveSource:
+    """open_fn() in a worker thread, waited for until it returns or `stop` is set.
+
+    A blocked open (a stream that never answers, a hanging driver) cannot be interrupted from Python;
+    waiting for it here instead would keep SIGTERM waiting too. An abandoned attempt closes the source
+    it opens late, so nothing stays open.
+    """
+    done = threading.Event()
+    lock = threading.Lock()
+    result: dict[str, object] = {}
+
+    def attempt() -> None:
+        try:
+            source = open_fn()
+        except BaseException as exc:  # handed to the waiting thread, which raises it there
+            with lock:
+                result["error"] = exc
+        else:
+            with lock:
+                result["source"] = source
+                abandoned = result.get("abandoned", False)
+            if abandoned:
+                source.close()
+        finally:
+            done.set()
+
+    threading.Thread(target=attempt, name="pibokeh-open", daemon=True).start()
+    while not done.wait(poll):
+        if stop.is_set():
+            with lock:
+                if "source" not in result and "error" not in result:
+                    result["abandoned"] = True
+                    raise OpenAbandoned("stopped while opening the source")
+    if "error" in result:
+        raise result["error"]  # type: ignore[misc]
+    return result["source"]  # type: ignore[return-value]

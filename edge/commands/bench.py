@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import encoders
+from .. import encoders, thermal
 from ..bench import (
     DEFAULT_SIZE,
     ENCODE_SIZES,
@@ -17,6 +17,7 @@ from ..bench import (
     describe_style,
     format_encoders,
     format_report,
+    heat,
     host,
     peak_rss_mb,
     prepare_frames,
@@ -45,8 +46,9 @@ def register(sub: Any) -> None:
     p = sub.add_parser("bench", help=helptext, conflict_handler="resolve", description=helptext + (
         ". Frames come from --input (images, a folder or one video) or are synthetic; with --size they are "
         "scaled to cover that size first (outside the timing). Prints median and p90 ms per stage, "
-        "end-to-end fps and peak RSS. With --encoders, the video encoders instead: ms per frame for each at "
-        "640x480 and 1920x1080 (or --size)."))
+        "end-to-end fps and peak RSS; on a Raspberry Pi also the SoC temperature, the CPU clock and whether "
+        "the Pi was throttled during the run (vcgencmd get_throttled). With --encoders, the video encoders "
+        "instead: ms per frame for each at 640x480 and 1920x1080 (or --size)."))
     add_model_options(p)
     add_style_options(p)
     # bench compares: each --model is timed on its own, and --threads takes a list
@@ -82,13 +84,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     failed: list[tuple[Path, str]] = []
     with tempfile.TemporaryDirectory(prefix="pibokeh-bench-") as tmp:
         frames = prepare_frames(args.input, args.size, args.frames + args.warmup, Path(tmp))
+        before = thermal.read()  # a throttled Pi gives lower figures: the report says so
         try:
             runs = bench(models, frames, work, args.frames, args.warmup, args.threads or [None],
                          args.backend, on_error=lambda model, reason: failed.append((model, reason)))
         finally:
             frames.close()
+        after = thermal.read()
     result = {"host": host(), "input": frames.describe, "size": list(frames.size), "frames": args.frames,
               "warmup": args.warmup, "classes": list(work.class_ids), "background": describe_style(style),
+              "heat": heat(before, after),
               "runs": runs, "failed": [{"model": str(m), "reason": r} for m, r in failed],
               "peak_rss_mb": round(peak_rss_mb(), 1)}
     if runs:

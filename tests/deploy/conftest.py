@@ -225,3 +225,17 @@ def service_files(tmp_path_factory, loopback_pi: LoopbackPi) -> tuple[Path, Path
 def host_pibokeh() -> Path:
     """The `pibokeh` of the venv running the tests (the x86 reference for the target's output)."""
     return Path(sys.executable).parent / "pibokeh"
+
+
+@pytest.fixture(scope="session")
+def ansible_playbook() -> Path:
+    """ansible-core from PyPI: the test venv's if installed, else a cached venv made once."""
+    for candidate in (Path(sys.executable).parent / "ansible-playbook", shutil.which("ansible-playbook")):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    venv = CACHE / "ansible-venv"
+    if not (venv / "bin" / "ansible-playbook").is_file():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "ansible-core>=2.15"],
+                       check=True, timeout=600)
+    return venv / "bin" / "ansible-playbook"

@@ -4,29 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import CACHE, REPO, SMALL_MODEL, LoopbackPi, free_port, http_status
 
 PLAYBOOK = REPO / "scripts" / "ansible" / "deploy.yml"
-
-
-@pytest.fixture(scope="module")
-def ansible_playbook() -> Path:
-    """ansible-core from PyPI: the test venv's if installed, else a cached venv made once."""
-    for candidate in (Path(sys.executable).parent / "ansible-playbook", shutil.which("ansible-playbook")):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    venv = CACHE / "ansible-venv"
-    if not (venv / "bin" / "ansible-playbook").is_file():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "ansible-core>=2.15"],
-                       check=True, timeout=600)
-    return venv / "bin" / "ansible-playbook"
 
 
 def playbook(ansible: Path, *args: str | Path, timeout: float = 900) -> subprocess.CompletedProcess:

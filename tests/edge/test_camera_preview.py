@@ -37,7 +37,7 @@ def request(server, method: str, path: str) -> tuple[int, dict, bytes]:
 
 def open_stream(server) -> socket.socket:
     sock = socket.create_connection(server.server_address[:2], timeout=5)
-    sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     return sock
 
 
@@ -147,7 +147,7 @@ def test_a_client_that_stops_reading_does_not_hold_back_the_others(served):
     stalled = socket.socket()
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.connect(server.server_address[:2])
-    stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")  # and never reads
+    stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # and never reads
     reader = open_stream(server)
     writes = []
     start = time.monotonic()

@@ -6,8 +6,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from tests import helpers
@@ -49,15 +47,4 @@ def tiny_pb(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def photos(tmp_path_factory) -> Path:
     """Synthetic calibration/evaluation photos: red squares on varied backgrounds, with ground truth."""
-    folder = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(3)
-    for i in range(12):
-        image, mask = helpers.red_square((90 + 7 * i, 120 + 5 * i))
-        background = mask == 0
-        b, g = rng.integers(60, 200, 2)
-        noise = rng.integers(-15, 15, (int(background.sum()), 3))
-        # never red: the tiny model's "person" is red
-        image[background] = np.clip(np.array([b, g, min(b, g) - 30]) + noise, 0, 255)
-        cv2.imwrite(str(folder / f"p{i:02d}.png"), image)
-        cv2.imwrite(str(folder / f"p{i:02d}_gt.png"), np.where(mask > 0, 15, 0).astype(np.uint8))
-    return folder
+    return helpers.red_square_photos(tmp_path_factory.mktemp("photos"), truth=True)

@@ -137,7 +137,7 @@ def test_fast_model_keeps_the_accuracy_of_the_stride_8_513_float_model(fast_dm05
 
 
 def test_fast_model_latency_ratio_against_the_stride_8_513_int8_model(fast_dm05, int8_513):
-    from convert.validate import latencies_ms
+    from pibokeh.convert.validate import latencies_ms
     # interleaved in one run, so that other load on the machine slows both alike
     fast, default = latencies_ms([fast_dm05[0], int8_513("dm05")[0]], threads=2, runs=15)
     assert fast / default <= FAST_LATENCY_RATIO, f"fast {fast:.0f} ms / default {default:.0f} ms"
@@ -146,12 +146,11 @@ def test_fast_model_latency_ratio_against_the_stride_8_513_int8_model(fast_dm05,
 def test_stride_8_rewrite_reproduces_the_real_graph_exactly(tmp_path):
     # the conversion of the untouched graph and of the rewritten one (atrous blocks as dilated
     # depthwise convolutions) label every pixel of the 31 images alike
+    from pibokeh.convert import quantize, stride
+    from pibokeh.convert.graph import choose_cut, fold_dequantize, load_graph
     from pibokeh.evaluate import find_pairs
     from pibokeh.images import read_image, to_bgr8
     from pibokeh.model import Segmenter
-
-    from convert import quantize, stride
-    from convert.graph import choose_cut, fold_dequantize, load_graph
     graph, _ = fold_dequantize(load_graph(need(GRAPHS / BARS["dm05"][0])))
     cut = choose_cut(graph)
     rewritten, info = stride.set_output_stride(graph, 8)

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
+from pibokeh.convert import quantize, shapes, stride
+from pibokeh.convert.graph import GraphError, choose_cut, fold_dequantize, load_graph
 from pibokeh.errors import InputError
 from pibokeh.model import fit_input
 
-from convert import quantize, shapes, stride
-from convert.graph import GraphError, choose_cut, fold_dequantize, load_graph
 from tests.full import tiny_graph
 from tests.full.conftest import run_tool
-from tests.full.test_convert import iou, one_line_error
+from tests.helpers import iou, one_line_error, red_square
 
 MODES = ["float32", "fp16", "dynamic", "int8"]
 
@@ -100,7 +100,7 @@ def test_stride_16_and_frame_shapes_convert_and_run_in_every_mode(mode, size, ki
     assert info["input"]["shape"] == [1, height, width, 3]
     assert info["output"]["shape"] == [1, height, width] + ([21] if kind == "scores" else [])
     # a frame of the model's aspect: fed whole, and its red square is the person
-    image, truth = tiny_graph.red_square((2 * height, 2 * width))
+    image, truth = red_square((2 * height, 2 * width))
     cv2.imwrite(str(tmp_path / "red.png"), image)
     proc = run_tool("pibokeh", "mask", tmp_path / "red.png", "-o", tmp_path / "masks", "--model", out,
                     python=edge_python)

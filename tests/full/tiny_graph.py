@@ -40,22 +40,27 @@ def block_kernel(index: int) -> np.ndarray:
     return np.repeat(kernel[:, :, None, None], 3, axis=2)
 
 
+def _stem(size: int):
+    """ImageTensor -> DeepLab's preprocessing (sub_7) -> the first convolution: a 3x3 stride-2 box
+    filter per channel, stored as 8-bit and dequantized at load like the graph-transform's
+    quantize_weights output. Returns the features in [0, 2]."""
+    image = tf.compat.v1.placeholder(tf.uint8, [1, None, None, 3], name="ImageTensor")
+    x = tf.compat.v1.image.resize_bilinear(tf.cast(image, tf.float32), [size, size], align_corners=True)
+    sub_7 = tf.subtract(tf.multiply(x, 2.0 / 255.0, name="mul"), 1.0, name="sub_7")
+    box = np.zeros((3, 3, 3, 3), np.float32)
+    for c in range(3):
+        box[:, :, c, c] = 1.0 / 9.0
+    stored = np.round(box / (1.0 / 9.0) * 255).astype(np.uint8)
+    weights = tf.quantization.dequantize(tf.constant(stored, tf.quint8), 0.0, 1.0 / 9.0,
+                                         name="MobilenetV2/Conv/weights_quant/Dequantize")
+    features = tf.nn.conv2d(sub_7, weights, strides=2, padding="SAME", name="MobilenetV2/Conv/Conv2D")
+    return tf.nn.relu6(features + 1.0, name="MobilenetV2/Conv/Relu6")
+
+
 def build(path: Path, size: int = EXPORT_SIZE) -> Path:
     graph = tf.Graph()
     with graph.as_default():
-        image = tf.compat.v1.placeholder(tf.uint8, [1, None, None, 3], name="ImageTensor")
-        x = tf.compat.v1.image.resize_bilinear(tf.cast(image, tf.float32), [size, size], align_corners=True)
-        sub_7 = tf.subtract(tf.multiply(x, 2.0 / 255.0, name="mul"), 1.0, name="sub_7")
-        # a 3x3 stride-2 box filter per channel, stored as 8-bit and dequantized at load like the
-        # graph-transform's quantize_weights output
-        box = np.zeros((3, 3, 3, 3), np.float32)
-        for c in range(3):
-            box[:, :, c, c] = 1.0 / 9.0
-        stored = np.round(box / (1.0 / 9.0) * 255).astype(np.uint8)
-        weights = tf.quantization.dequantize(tf.constant(stored, tf.quint8), 0.0, 1.0 / 9.0,
-                                             name="MobilenetV2/Conv/weights_quant/Dequantize")
-        features = tf.nn.conv2d(sub_7, weights, strides=2, padding="SAME", name="MobilenetV2/Conv/Conv2D")
-        features = tf.nn.relu6(features + 1.0, name="MobilenetV2/Conv/Relu6")  # back to [0, 2]
+        features = _stem(size)
         for index in range(BLOCKS):
             block = f"expanded_conv_{index}" if index else "expanded_conv"
             stride = 2 if index in STRIDE_2 else 1
@@ -79,15 +84,7 @@ def build(path: Path, size: int = EXPORT_SIZE) -> Path:
         kernel = np.zeros((1, 1, 6, 21), np.float32)
         kernel[0, 0, :3, 15] = (0.5, -0.25, -0.25)
         kernel[0, 0, 3:, 15] = (3.0, -1.5, -1.5)
-        bias = np.full(21, -4.0, np.float32)
-        bias[0], bias[15] = 2.4, 0.0
-        logits = tf.nn.bias_add(tf.nn.conv2d(both, kernel, 1, "SAME", name="logits/semantic/Conv2D"),
-                                bias, name="logits/semantic/BiasAdd")
-        low = tf.compat.v1.image.resize_bilinear(logits, [feature_size, feature_size], align_corners=True,
-                                                 name="ResizeBilinear_1")
-        scores = tf.compat.v1.image.resize_bilinear(low, [size, size], align_corners=True, name="ResizeBilinear_2")
-        labels = tf.argmax(scores, 3, name="ArgMax")
-        tf.identity(tf.cast(labels, tf.int32), name="SemanticPredictions")
+        _head(both, kernel, [feature_size, feature_size], size)
     path.write_bytes(graph.as_graph_def().SerializeToString())
     return path
 
@@ -99,31 +96,25 @@ def build_flat(path: Path, size: int = 65) -> Path:
     closely, which the blur and camera tests need."""
     graph = tf.Graph()
     with graph.as_default():
-        image = tf.compat.v1.placeholder(tf.uint8, [1, None, None, 3], name="ImageTensor")
-        x = tf.compat.v1.image.resize_bilinear(tf.cast(image, tf.float32), [size, size], align_corners=True)
-        sub_7 = tf.subtract(tf.multiply(x, 2.0 / 255.0, name="mul"), 1.0, name="sub_7")
-        # a 3x3 stride-2 box filter per channel, stored as 8-bit and dequantized at load like the
-        # graph-transform's quantize_weights output
-        box = np.zeros((3, 3, 3, 3), np.float32)
-        for c in range(3):
-            box[:, :, c, c] = 1.0 / 9.0
-        stored = np.round(box / (1.0 / 9.0) * 255).astype(np.uint8)
-        weights = tf.quantization.dequantize(tf.constant(stored, tf.quint8), 0.0, 1.0 / 9.0,
-                                             name="MobilenetV2/Conv/weights_quant/Dequantize")
-        features = tf.nn.conv2d(sub_7, weights, strides=2, padding="SAME", name="MobilenetV2/Conv/Conv2D")
-        features = tf.nn.relu6(features + 1.0, name="MobilenetV2/Conv/Relu6")  # back to [0, 2]
+        features = _stem(size)
         # logits: person = 3r - 1.5g - 1.5b (4.9 on red, 0 on grey); background 2.4, so the edge
         # falls where a pixel is half red; the other classes low
         kernel = np.zeros((1, 1, 3, 21), np.float32)
         kernel[0, 0, :, 15] = (3.0, -1.5, -1.5)
-        bias = np.full(21, -4.0, np.float32)
-        bias[0], bias[15] = 2.4, 0.0
-        logits = tf.nn.bias_add(tf.nn.conv2d(features, kernel, 1, "SAME", name="logits/semantic/Conv2D"),
-                                bias, name="logits/semantic/BiasAdd")
-        low = tf.compat.v1.image.resize_bilinear(logits, tf.shape(logits)[1:3], align_corners=True,
-                                                 name="ResizeBilinear_1")
-        scores = tf.compat.v1.image.resize_bilinear(low, [size, size], align_corners=True, name="ResizeBilinear_2")
-        labels = tf.argmax(scores, 3, name="ArgMax")
-        tf.identity(tf.cast(labels, tf.int32), name="SemanticPredictions")
+        _head(features, kernel, None, size)
     path.write_bytes(graph.as_graph_def().SerializeToString())
     return path
+
+
+def _head(features, kernel: np.ndarray, low_size, size: int) -> None:
+    """logits (1x1 `kernel`; background 2.4, person 0, the other classes -4) -> ResizeBilinear_1 to
+    `low_size` (None: the logits' own) -> ResizeBilinear_2 to `size` -> ArgMax -> SemanticPredictions."""
+    bias = np.full(21, -4.0, np.float32)
+    bias[0], bias[15] = 2.4, 0.0
+    logits = tf.nn.bias_add(tf.nn.conv2d(features, kernel, 1, "SAME", name="logits/semantic/Conv2D"),
+                            bias, name="logits/semantic/BiasAdd")
+    low = tf.compat.v1.image.resize_bilinear(logits, low_size if low_size else tf.shape(logits)[1:3],
+                                             align_corners=True, name="ResizeBilinear_1")
+    scores = tf.compat.v1.image.resize_bilinear(low, [size, size], align_corners=True, name="ResizeBilinear_2")
+    labels = tf.argmax(scores, 3, name="ArgMax")
+    tf.identity(tf.cast(labels, tf.int32), name="SemanticPredictions")

@@ -145,3 +145,16 @@ def test_modules_stay_small():
 def test_python_dash_m_pibokeh(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pibokeh", "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0 and "camera" in proc.stdout and "bench" in proc.stdout
+
+
+def test_tests_and_scripts_import_the_package_not_the_folders():
+    """From the repository root `edge` and `convert` happen to be importable folders; code must not
+    rely on it (an installed pibokeh has neither)."""
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for path in sorted([*root.glob("tests/**/*.py"), *root.glob("scripts/**/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            offenders += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in ("edge", "convert")]
+    assert offenders == []

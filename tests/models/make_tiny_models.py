@@ -17,9 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(ROOT))
@@ -30,19 +27,6 @@ from tests.full import tiny_graph  # noqa: E402
 HERE = Path(__file__).resolve().parent
 SIZE = "65"
 WIDE = "129x73"  # 16:9 (1.77)
-
-
-def calibration_photos(folder: Path, count: int = 12) -> Path:
-    """Red squares on varied, never red backgrounds (the tiny model's 'person' is red)."""
-    rng = np.random.default_rng(3)
-    for i in range(count):
-        image, mask = helpers.red_square((90 + 7 * i, 120 + 5 * i))
-        background = mask == 0
-        b, g = rng.integers(60, 200, 2)
-        noise = rng.integers(-15, 15, (int(background.sum()), 3))
-        image[background] = np.clip(np.array([b, g, min(b, g) - 30]) + noise, 0, 255)
-        cv2.imwrite(str(folder / f"p{i:02d}.png"), image)
-    return folder
 
 
 def convert(graph: Path, out: Path, *args: str) -> None:
@@ -57,7 +41,7 @@ def main(folder: Path = HERE) -> list[Path]:
         graph = tiny_graph.build_flat(tmp / "tiny_deeplab.pb")
         photos = tmp / "photos"
         photos.mkdir()
-        calibration_photos(photos)
+        helpers.red_square_photos(photos)
         scores, labels, wide = (folder / f"tiny_{kind}.tflite" for kind in ("float", "labels", "wide"))
         convert(graph, scores, "--quant", "float32", "--size", SIZE)
         convert(graph, labels, "--quant", "int8", "--keep-float", "none", "--output", "labels", "--calib", photos,

@@ -1,0 +1,116 @@
+"""The live pipeline's figures, in one place: the stages update a `Stats`; /stats (JSON) and /metrics
+(Prometheus) both read it, so the two never disagree.
+
+Each timed stage keeps a recent average (what a person reads on the page) and cumulative histogram
+buckets (what Prometheus needs for quantiles over any window).
+"""
+from __future__ import annotations
+
+import bisect
+import collections
+import threading
+import time
+from dataclasses import dataclass, field
+
+# The stages timed per frame (seconds), in pipeline order:
+#   capture     waiting for and reading the source's frame
+#   inference   the model (Segmenter.predict: resize, invoke, class map)
+#   mask        class mask -> frame size -> Gaussian -> Otsu (and smoothing)
+#   background  core.background_of (the blur, by default)
+#   blend       core.alpha_of + core.blend
+#   output      handing the frame to every output (the recording's encoder included)
+#   encode      a JPEG encode of the preview (in a viewer's thread, once per frame viewed)
+#   latency     captured -> written, end to end
+STAGES = ("capture", "inference", "mask", "background", "blend", "output", "encode", "latency")
+# Upper bounds (seconds) of the histogram buckets: 1 ms (a blend) to 10 s (a model on a cold Pi Zero).
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Rate:
+    """Events per second over the last `window` seconds (ticked by a stage, read by /stats)."""
+
+    def __init__(self, window: float = 2.0) -> None:
+        self.window = window
+        self._times: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def _forget(self, now: float) -> None:
+        while self._times and now - self._times[0] > self.window:
+            self._times.popleft()
+
+    def tick(self, now: float) -> None:
+        with self._lock:
+            self._times.append(now)
+            self._forget(now)
+
+    def per_second(self, now: float) -> float:
+        with self._lock:
+            self._forget(now)
+            if len(self._times) < 2:
+                return 0.0
+            span = max(now - self._times[0], self._times[-1] - self._times[0])
+            return (len(self._times) - 1) / span if span > 0 else 0.0
+
+
+class Timing:
+    """The durations of one stage: a recent average in ms, and histogram counts since the start."""
+
+    def __init__(self) -> None:
+        self.recent_ms = 0.0
+        self.count = 0
+        self.sum = 0.0
+        self._buckets = [0] * (len(BUCKETS) + 1)  # the last one: above the highest bound
+        self._lock = threading.Lock()
+
+    def observe(self, seconds: float) -> None:
+        with self._lock:
+            # An exponential average: steady enough to read, recent enough to show a change within a second.
+            ms = seconds * 1000.0
+            self.recent_ms = ms if self.count == 0 else 0.8 * self.recent_ms + 0.2 * ms
+            self.count += 1
+            self.sum += seconds
+            self._buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
+
+    def histogram(self) -> tuple[list[tuple[float, int]], int, float]:
+        """(cumulative (upper bound, count) pairs ending with +Inf, count, sum of seconds)."""
+        with self._lock:
+            total, pairs = 0, []
+            for bound, n in zip(BUCKETS + (float("inf"),), self._buckets):
+                total += n
+                pairs.append((bound, total))
+            return pairs, self.count, self.sum
+
+
+@dataclass
+class Stats:
+    """Counters and timings the stages update, and /stats and /metrics report."""
+    frames_in: int = 0
+    frames_out: int = 0
+    inferences: int = 0
+    reconnects: int = 0
+    reloads: int = 0          # reloads applied
+    reloads_failed: int = 0   # reloads refused (bad config or model): the old settings kept running
+    adjustments: int = 0      # changes of infer-every made by --target-fps
+    timings: dict[str, Timing] = field(default_factory=lambda: {name: Timing() for name in STAGES})
+    started: float = field(default_factory=time.monotonic)
+    last_output: float = 0.0
+    rate_in: Rate = field(default_factory=Rate)
+    rate_out: Rate = field(default_factory=Rate)
+
+    def record(self, stage: str, seconds: float) -> None:
+        """One duration of `stage`: one of STAGES, or a new name (it then shows in /stats and /metrics
+        too); `segment`, the name before `inference`, still counts as that."""
+        stage = "inference" if stage == "segment" else stage
+        timing = self.timings.get(stage)
+        if timing is None:
+            timing = self.timings.setdefault(stage, Timing())
+        timing.observe(seconds)
+
+    @property
+    def ms(self) -> dict[str, float]:
+        """Recent ms per stage; plus the names /stats had before the compose stage was split:
+        `segment` (= inference) and `compose` (= background + blend)."""
+        ms = {name: timing.recent_ms for name, timing in list(self.timings.items())}
+        ms["segment"] = ms["inference"]
+        ms.setdefault("compose", ms["background"] + ms["blend"])
+        return ms
