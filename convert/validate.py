@@ -15,7 +15,7 @@ from pibokeh.errors import InputError, ModelError
 from pibokeh.evaluate import find_pairs
 from pibokeh.images import read_image, to_bgr8, write_image
 from pibokeh.labels import PERSON
-from pibokeh.metrics import confusion, summarize
+from pibokeh.accuracy import confusion, summarize
 from pibokeh.model import Segmenter, aspect_matches
 
 PICTURE_ROWS = 4

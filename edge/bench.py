@@ -373,7 +373,7 @@ def format_encoders(result: dict[str, Any]) -> str:
 
 # ---- report -------------------------------------------------------------------------------------
 
-STAGE_LABELS = {"decode": "decode", "preprocess": "preprocess (letterbox)", "inference": "inference",
+STAGE_LABELS = {"decode": "decode", "preprocess": "preprocess (resize)", "inference": "inference",
                 "mask": "mask + resize + Otsu", "background": "background blur", "blend": "blend",
                 "encode": "encode (JPEG/PNG)"}
 

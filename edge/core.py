@@ -20,8 +20,6 @@ from typing import Sequence, Union
 import cv2
 import numpy as np
 
-from .mask_refine import refine_near_edges
-
 MASK_SMOOTH_KERNEL = 15
 BLUR_KERNEL = 251
 
@@ -36,11 +34,13 @@ def class_mask(labels: np.ndarray, class_ids: Sequence[int]) -> np.ndarray:
 def refine_mask(mask: np.ndarray, size: tuple[int, int], smooth: int = MASK_SMOOTH_KERNEL) -> np.ndarray:
     """A class mask at model resolution -> binary uint8 0/255 mask of `size` (height, width).
 
-    Resize (bilinear), GaussianBlur(smooth x smooth), then Otsu's threshold: the reference's step 3
-    (`mask_refine.plain_refine`), bit for bit, with the blur done only near the mask's edges
-    (`mask_refine.refine_near_edges`: a third of the time at 1080p).
+    Resize (bilinear), GaussianBlur(smooth x smooth), then Otsu's threshold: the reference's step 3.
     """
-    return refine_near_edges(mask, size, smooth)
+    height, width = size
+    resized = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+    smoothed = cv2.GaussianBlur(resized, (smooth, smooth), 0) if smooth > 1 else resized
+    _, binary = cv2.threshold(smoothed, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return binary
 
 
 def frame_mask(labels: np.ndarray, class_ids: Sequence[int], size: tuple[int, int],

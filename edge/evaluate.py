@@ -8,7 +8,7 @@ import numpy as np
 
 from .errors import InputError
 from .images import read_image, to_bgr8
-from .metrics import confusion, summarize
+from .accuracy import confusion, summarize
 from .model_set import ModelSet
 from .progress import Progress
 

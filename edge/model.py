@@ -95,6 +95,13 @@ def fit_input(frame_bgr: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray,
         return letterbox(frame_bgr, size)
     height, width = frame_bgr.shape[:2]
     shrink = size[0] < height or size[1] < width
+    if shrink:
+        # Halving (a 2x2 mean) is OpenCV's fast INTER_AREA path; a fractional factor takes its general
+        # one, ~7 ms for 1080p -> 513x289 here. Halve while the frame is twice the input, then area-resize
+        # the rest: the same kind of antialiased shrink for about half the time.
+        while frame_bgr.shape[0] >= 2 * size[0] and frame_bgr.shape[1] >= 2 * size[1]:
+            frame_bgr = cv2.resize(frame_bgr, (frame_bgr.shape[1] // 2, frame_bgr.shape[0] // 2),
+                                   interpolation=cv2.INTER_AREA)
     resized = cv2.resize(frame_bgr, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB), size
 

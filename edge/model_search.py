@@ -1,16 +1,18 @@
-"""Which model a command uses: `--model` (a file or a registry name), else `$PIBOKEH_MODEL`, else
-the newest converted model in the user data folder, else a fetched model in the cache."""
+"""Which models a command uses: `--model` (files, registry names, folders), else `$PIBOKEH_MODEL`,
+else the converted models in the user data folder (the newest of each input aspect, so a 16:9 and a
+4:3 conversion are both used, each for its frames), else a fetched model in the cache."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import registry
 from .card import read_card
 from .errors import ModelError
 from .locations import cache_dir, models_dir
+from .model import aspect_matches
 
 
 @dataclass(frozen=True)
@@ -43,22 +45,46 @@ def search() -> list[Place]:
             Place("fetched models", str(cache_dir()), tuple(fetched_models()))]
 
 
-def default_model() -> Path:
-    """The first model the search finds; a one-line ModelError saying how to get one otherwise."""
+def default_models() -> list[Path]:
+    """What the search finds first: $PIBOKEH_MODEL, else the converted models (`one_per_aspect`),
+    else the first fetched model; a one-line ModelError saying how to get one otherwise."""
     for place in search():
         if place.found:
-            return place.found[0]
+            if place.what == "converted models":
+                return one_per_aspect(place.found)
+            return list(place.found[:1])
     raise ModelError(f"no model found (looked at $PIBOKEH_MODEL, {models_dir()} and {cache_dir()}): "
                      "pass --model FILE, convert one with pibokeh-convert, or download one with "
                      f"`pibokeh fetch {registry.DEFAULT_FETCH}`")
 
 
+def one_per_aspect(models: Sequence[Path]) -> list[Path]:
+    """Of converted models (newest first), the newest of each input aspect among those with the newest's
+    labels: converting a model for another frame shape adds to the default, converting a better model
+    for a shape replaces the older one, and models that cannot work together are never mixed."""
+    chosen: list[Path] = []
+    kept: list[tuple[float, Any]] = []
+    for path in models:
+        card = read_card(path) or {}
+        size = card.get("input", {})
+        width, height = size.get("width") or size.get("size"), size.get("height") or size.get("size")
+        labels = card.get("labels")
+        if chosen and (not width or not height or labels != kept[0][1]):
+            continue
+        aspect = width / height if width and height else 0.0
+        if any(aspect_matches((1, aspect), (1, other)) for other, _ in kept if aspect and other):
+            continue
+        chosen.append(path)
+        kept.append((aspect, labels))
+    return chosen
+
+
 def resolve_models(names: Sequence[str] | None) -> list[Path]:
     """The model files --model (repeatable) names: files, registry names, folders of converted models
-    (each converted model in it); none given: the default model (or $PIBOKEH_MODEL's folder)."""
+    (each converted model in it); none given: the default models (or $PIBOKEH_MODEL's folder)."""
     if not names:
-        default = default_model()
-        return _folder_models(default) if default.is_dir() else [default]
+        defaults = default_models()
+        return _folder_models(defaults[0]) if defaults[0].is_dir() else defaults
     paths: list[Path] = []
     for name in names:
         path = Path(name)
@@ -76,7 +102,7 @@ def _folder_models(folder: Path) -> list[Path]:
 def resolve_model(name: str | None) -> Path:
     """A path for --model: a file, a registry name (already fetched into the cache), or the default."""
     if not name:
-        return default_model()
+        return default_models()[0]
     path = Path(name)
     if path.exists() or path.suffix == ".tflite" or "/" in name:
         return path

@@ -132,8 +132,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "-m", metavar="M", action="append",
                         help="a .tflite file, a registry name, or a folder of converted models; repeat it to "
                              "give several: each input then goes to the model whose input aspect is closest to "
-                             "its own (default: $PIBOKEH_MODEL, then the newest converted model in the user data "
-                             "folder, then a fetched one; see `pibokeh models`)")
+                             "its own (default: $PIBOKEH_MODEL, then the converted models in the user data folder, "
+                             "the newest of each input aspect, then a fetched one; see `pibokeh models`)")
     parser.add_argument("--backend", choices=BACKENDS,
                         help="TFLite interpreter (default: the first installed of " + ", ".join(BACKENDS) + ")")
     parser.add_argument("--threads", type=thread_count, metavar="N",

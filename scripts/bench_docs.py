@@ -331,13 +331,12 @@ def write_page(data: dict[str, Any]) -> str:
     parts += ["## What each stage is", "",
               table(["stage", "default path (the runtime's own functions)", "reference"], [
                   ["decode", "`video.VideoFileSource.read` (or `images.read_image`)", "the same"],
-                  ["preprocess", "`model.fit_input`: resize to the model's input (letterboxed when its aspect differs), BGR→RGB", "the same resize, "
+                  ["preprocess", "`model.fit_input`: resize to the model's input (by 2x2 halvings first when it is half the frame or less; letterboxed when its aspect differs), BGR→RGB", "the same resize, "
                    "unpadded (longest side 513)"],
                   ["inference", "`Segmenter.infer`: input tensor (`to_input`), invoke, class map (argmax of "
                    "scores)", "`sess.run(SemanticPredictions)`"],
-                  ["mask", "`crop_valid` + `core.frame_mask`: class mask, resize, Gaussian 15, Otsu (the same "
-                   "mask bit for bit, blurred only near its edges: `mask_refine`)",
-                   "the three lines at full size (`mask_refine.plain_refine`)"],
+                  ["mask", "`crop_valid` + `core.frame_mask`: class mask, resize, Gaussian 15, Otsu",
+                   "the same (`core.frame_mask`)"],
                   ["background", "`core.background_blur` (halo-free, made at 1/8 scale by 2x2 halvings at 1080p)",
                    "`core.exact_blur` (GaussianBlur 251)"],
                   ["blend", "`core.blend`", "the same"],

@@ -36,8 +36,7 @@ from pibokeh.errors import InputError, ModelError
 from pibokeh.evaluate import find_pairs
 from pibokeh.images import encode_image, read_image, to_bgr8
 from pibokeh.labels import LABELS, class_ids
-from pibokeh.mask_refine import plain_refine
-from pibokeh.metrics import confusion, summarize
+from pibokeh.accuracy import confusion, summarize
 from pibokeh.model import Segmenter, letterbox
 from pibokeh.options import frame_size
 
@@ -90,9 +89,7 @@ def time_reference(ref: ReferenceGraph, frame: np.ndarray, ids: Sequence[int], k
     t2 = clock()
     labels = ref.infer(rgb)
     t3 = clock()
-    # the notebook's three lines (resize, Gaussian 15, Otsu) at full size; core.frame_mask gives the
-    # same mask bit for bit but blurs only near the edges, which the reference does not
-    mask = plain_refine(core.class_mask(labels, ids), frame.shape[:2], core.MASK_SMOOTH_KERNEL)
+    mask = core.frame_mask(labels, ids, frame.shape[:2])
     t4 = clock()
     background = core.exact_blur(frame, kernel)
     t5 = clock()

@@ -20,7 +20,7 @@ edge=$(scripts/setup.sh edge)
 graph="$shared/frozen_graphs/deeplabv3_mnv2_dm10_pascal_weightquant.pb"
 models_dir=$("$edge/bin/python" -c "from pibokeh.locations import models_dir; print(models_dir())")
 wide=mnv2_os16_513x289_int8.tflite    # 16:9 frames (1920x1080, 1280x720, 854x480 video)
-square=mnv2_os16_513x385_int8.tflite  # 4:3 frames (640x480 cameras, most photos)
+four_three=mnv2_os16_513x385_int8.tflite  # 4:3 frames (640x480 cameras, most photos)
 convert() {  # convert NAME WxH [--eval DIR]: once, into the user data folder (a bare -o name goes there)
   local name=$1 size=$2
   shift 2
@@ -35,8 +35,8 @@ convert() {  # convert NAME WxH [--eval DIR]: once, into the user data folder (a
   echo "demo: converted $name in $((SECONDS - start)) s"
 }
 convert "$wide" 513x289 --eval "$shared/voc"
-convert "$square" 513x385
-models=(--model "$models_dir/$wide" --model "$models_dir/$square")
+convert "$four_three" 513x385
+models=(--model "$models_dir/$wide" --model "$models_dir/$four_three")
 out=out/demo
 echo "demo: the converted models (what each one is: \`pibokeh info --model FILE\`)"
 "$edge/bin/pibokeh" models | sed -n '/converted models/,/fetched models/p' | sed '$d'

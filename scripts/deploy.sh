@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
         -p) SSH_OPTS+=(-p "${2:?-p needs a port}"); shift ;;
         -i) SSH_OPTS+=(-i "${2:?-i needs a key file}" -o IdentitiesOnly=yes); shift ;;
         -o) SSH_OPTS+=(-o "${2:?-o needs an ssh option}"); shift ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option: $1 (see --help)" ;;
         *) [ -z "$TARGET" ] || die "one target only (for many Pis use the Ansible playbook in scripts/ansible)"
            TARGET=$1 ;;

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from pibokeh.evaluate import find_pairs  # noqa: E402
 from pibokeh.images import read_image, to_bgr8  # noqa: E402
 from pibokeh.labels import PERSON  # noqa: E402
-from pibokeh.metrics import confusion, summarize  # noqa: E402
+from pibokeh.accuracy import confusion, summarize  # noqa: E402
 from pibokeh.model import Segmenter  # noqa: E402
 
 from pibokeh.convert import quantize, recipe, shapes, stride  # noqa: E402

@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
         --model) MODEL=${2:?--model needs a path}; shift ;;
         --images) IMAGES=${2:?--images needs a folder}; shift ;;
         --min-agreement) MIN_AGREEMENT=${2:?--min-agreement needs a number}; shift ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $1 (see --help)" ;;
     esac
     shift

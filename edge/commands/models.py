@@ -10,7 +10,7 @@ from .. import registry
 from ..compute import describe_macs
 from ..errors import PibokehError
 from ..model import Segmenter
-from ..model_search import search
+from ..model_search import default_models, search
 from ..options import add_quiet
 from ..progress import Progress
 
@@ -31,14 +31,16 @@ def register(sub: Any) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    default = None
-    print("default model search (--model wins over all of these):")
+    try:
+        defaults = set(default_models())
+    except PibokehError:
+        defaults = set()
+    print("default model search (--model wins over all of these; several defaults: "
+          "each input goes to the one of its aspect):")
     for i, place in enumerate(search(), 1):
         print(f"  {i}. {place.what:<18}{place.where}")
         for path in place.found:
-            mark = ""
-            if default is None:
-                default, mark = path, "  <- default"
+            mark = "  <- default" if path in defaults else ""
             print(f"       {path.name:<40}{_size(path)}  {_shape(path)}{mark}")
         if not place.found:
             print("       (none)")

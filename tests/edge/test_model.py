@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pibokeh.errors import ModelError
 from pibokeh.model import Segmenter, fit_input, letterbox
 
 from tests.conftest import CORAL, CORAL_DM05, FLOAT257, MODELS, TINY, TINY_LABELS, TINY_WIDE, VOC, need
-from tests.helpers import iou, one_line_error, scene
+from tests.helpers import iou, one_line_error, scene, sha
 
 FAMILIES = [CORAL, CORAL_DM05, FLOAT257]
 
@@ -207,15 +208,18 @@ def test_compute_of_the_real_models():
 
 def plain_unpadded_mask(model_path, bgr: np.ndarray, classes: list[int]) -> np.ndarray:
     """The four steps for a model made for the frame's aspect, written out plainly: the frame
-    resized to the whole input (no padding), RGB, (x - 127.5) / 127.5; class mask; resize,
-    GaussianBlur 15x15, Otsu."""
+    halved (2x2 means) while it is at least twice the input, then area-resized to the whole input
+    (no padding), RGB, (x - 127.5) / 127.5; class mask; resize, GaussianBlur 15x15, Otsu."""
     from ai_edge_litert.interpreter import Interpreter
     interpreter = Interpreter(model_path=str(model_path), num_threads=2)
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     in_h, in_w = int(inp["shape"][1]), int(inp["shape"][2])
     height, width = bgr.shape[:2]
-    small = cv2.resize(bgr, (in_w, in_h), interpolation=cv2.INTER_AREA)
+    small = bgr
+    while small.shape[0] >= 2 * in_h and small.shape[1] >= 2 * in_w:
+        small = cv2.resize(small, (small.shape[1] // 2, small.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(small, (in_w, in_h), interpolation=cv2.INTER_AREA)
     x = (small[..., ::-1].astype(np.float32) - 127.5) / 127.5
     interpreter.set_tensor(inp["index"], x[None])
     interpreter.invoke()
@@ -261,6 +265,31 @@ def test_each_input_goes_to_the_model_of_its_aspect(tmp_path, pibokeh):
         assert np.array_equal(both["square.png"], only_square["square.png"])
     listing = pibokeh("info", "--model", folder, "--json", check=True).stdout.splitlines()
     assert sorted(json.loads(line)["input"]["shape"][1:3] for line in listing) == [[65, 65], [73, 129]]
+
+
+def test_the_default_is_the_newest_converted_model_of_each_aspect(tmp_path, pibokeh):
+    """Converting a 4:3 model next to a 16:9 one adds to the default; an older model of an aspect
+    already covered, and a model with other classes, are left out."""
+    folder = tmp_path / "home" / "models"
+    folder.mkdir(parents=True)
+    other_card = json.loads(TINY.with_suffix(".json").read_text())
+    other_card["labels"] = [f"thing{i}" for i in range(21)]
+    for age, (name, model, card) in enumerate([("wide", TINY_WIDE, None), ("square", TINY, None),
+                                               ("old_square", TINY, None), ("other_wide", TINY_WIDE, other_card)]):
+        shutil.copy(model, folder / f"{name}.tflite")
+        card_text = json.dumps(card) if card else model.with_suffix(".json").read_text()
+        (folder / f"{name}.json").write_text(card_text)
+        os.utime(folder / f"{name}.tflite", (2e9 - age * 100, 2e9 - age * 100))
+    listing = pibokeh("models", check=True).stdout
+    marked = sorted(line.split()[0] for line in listing.splitlines() if line.endswith("<- default"))
+    assert marked == ["square.tflite", "wide.tflite"]
+    shapes = [json.loads(line)["input"]["shape"][1:3] for line in pibokeh("info", "--json", check=True).stdout.splitlines()]
+    assert sorted(shapes) == [[65, 65], [73, 129]]
+    image = tmp_path / "wide.png"
+    cv2.imwrite(str(image), scene((640, 360), 2)[0])
+    pibokeh("mask", image, "-o", tmp_path / "default", check=True)
+    pibokeh("mask", image, "-o", tmp_path / "given", "--model", TINY_WIDE, check=True)
+    assert sha(tmp_path / "default" / "wide.png") == sha(tmp_path / "given" / "wide.png")
 
 
 def test_models_that_do_not_share_their_classes_are_refused(tmp_path, pibokeh):

@@ -1,4 +1,4 @@
-"""Segmentation metrics against ground truth: confusion matrix, pixel accuracy, IoU."""
+"""Segmentation accuracy against ground truth: confusion matrix, pixel accuracy, IoU per class, mIoU."""
 from __future__ import annotations
 
 from typing import Any, Sequence
