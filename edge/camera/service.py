@@ -29,7 +29,7 @@ from .config import describe, resolve
 from .metrics import metrics_exporter
 from .options import LIVE
 from .pipeline import LiveSettings, Pipeline
-from .preview import PreviewHub, PreviewServer, healthy_while
+from .preview import PreviewHub, PreviewServer, check_exposure, healthy_while
 from .snapshots import SnapshotSink
 from .sources import DEFAULT_CAMERA_SIZE, URL_SCHEMES, open_source, open_with_retries
 from .virtualcam import VirtualCameraSink
@@ -81,6 +81,9 @@ def settings_from(opts: argparse.Namespace) -> LiveSettings:
 
 def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettings, signals: Signals) -> int:
     say = (lambda message: None) if opts.quiet else log
+    if opts.serve:  # who may watch is settled before the camera or the model is opened
+        check_exposure(opts.serve[0], bool(opts.auth), bool(opts.no_auth))
+    auth = Authenticator.from_file(opts.auth) if opts.serve and opts.auth else None
     models = open_models(opts)
     # A camera that can deliver a second, small stream (picamera2's lores) gets asked for exactly the
     # input size of the model that fits the requested frame: no resize on the Pi before inference.
@@ -96,7 +99,6 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettin
     if opts.record and opts.source.startswith("video:") and \
             Path(opts.source[6:]).resolve() == Path(opts.record).resolve():
         raise InputError(f"--record {opts.record} would overwrite the input video; choose another file")
-    auth = Authenticator.from_file(opts.auth) if opts.serve and opts.auth else None
     try:
         source = open_with_retries(reopen, opts.retries, signals.stop, log=log)
     except InputError:

@@ -261,6 +261,10 @@ def test_a_stalled_viewer_loses_its_slot_after_the_send_timeout(serve):
 def test_camera_refuses_the_lan_without_auth_and_serves_it_with(tmp_path, clip, users):
     line = one_line_error_camera(Camera("--source", f"video:{clip}", "--model", TINY, "--serve", "0.0.0.0:0"))
     assert "shows the camera to everyone" in line and "--auth FILE" in line
+    # settled before anything is opened: a camera that does not exist is not even tried
+    early = one_line_error_camera(Camera("--source", f"video:{tmp_path / 'absent.mp4'}", "--model", TINY,
+                                         "--serve", "0.0.0.0:0"))
+    assert "shows the camera to everyone" in early
     missing = one_line_error_camera(Camera("--source", f"video:{clip}", "--model", TINY, "--serve", "127.0.0.1:0",
                                            "--auth", tmp_path / "none"))
     assert "no such password file" in missing
