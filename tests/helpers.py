@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +113,11 @@ def write_clip(path: Path, frames: int = 45, size: tuple[int, int] = (320, 240),
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(((a > 0) & (b > 0)).sum() / max(((a > 0) | (b > 0)).sum(), 1))
+
+
+def interruptible() -> None:
+    """preexec_fn for a command under test that must see Ctrl-C and SIGHUP as a terminal sends them:
+    a run started in the background (`cmd &`) inherits SIGINT ignored, one under `nohup` SIGHUP, and
+    both stay ignored in the child (pibokeh keeps an ignored SIGINT/SIGHUP ignored, on purpose)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import CORAL, TINY, VIDEO, need
-from tests.helpers import clean_env, command, error_line
+from tests.helpers import clean_env, command, error_line, interruptible
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 
@@ -38,12 +38,6 @@ def no_leftover_processes():
         if camera.proc.poll() is None:
             camera.proc.kill()
             camera.proc.wait()
-
-
-def interruptible() -> None:
-    # A test run started in the background (`cmd &` in a script) inherits SIGINT ignored, and Python
-    # keeps it ignored; the command under test must see Ctrl-C as a terminal would send it.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class Camera:

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import TINY
 from tests.edge.video_clips import alpha_frames, av_clip, probe
-from tests.helpers import clean_env, command, error_line, iou, scene, sha
+from tests.helpers import clean_env, command, error_line, interruptible, iou, scene, sha
 
 FAKES = Path(__file__).resolve().parents[1] / "fakes"
 
@@ -111,10 +111,6 @@ def test_a_full_disk_fails_that_file_keeps_the_earlier_output_and_leaves_nothing
     assert "1 file done" in proc.stderr and "1 failed" in proc.stderr
     assert sha(small_disk / "clip.mp4") == good  # the earlier output is untouched
     assert sorted(p.name for p in small_disk.iterdir()) == ["clip.mp4", "filler", "photo.jpg"]  # no temporary file
-
-
-def interruptible() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a background test run inherits SIGINT ignored
 
 
 @pytest.mark.parametrize("signum, code, words", [(signal.SIGTERM, 143, "stopped by SIGTERM"),
