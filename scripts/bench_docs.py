@@ -444,6 +444,8 @@ def write_page(data: dict[str, Any]) -> str:
               "pibokeh bench --model M1 --model M2 --threads 1,2 --input ../shared/data/video/person_handwave_854x480.mp4 --size 640x480",
               ".venv-full/bin/python scripts/bench_reference.py --sizes 640x480,1920x1080 --quant",
               ".venv-full/bin/python scripts/bench_models.py    # the fast models alone",
+              "# --published-model FILE (either script): also time the file the Pi estimate is scaled from,",
+              "# ssd_mobilenet_v1/tflite_for_rpi/mobilenet_v1.tflite of github.com/aallan/benchmarking-ml-on-the-edge",
               "```", ""]
     return "\n".join(parts)
 
