@@ -193,6 +193,18 @@ class PreviewServer(HTTPServer):
             self.clients -= 1
 
 
+def check_serve(address: tuple[str, int], has_auth: bool, allow_anyone: bool) -> None:
+    """Before the camera or the model is opened: an address this machine can serve on at all, and
+    credentials (or an explicit "anyone may watch") when it is not loopback."""
+    host, port = address
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError, OverflowError) as exc:
+        raise OutputError(f"cannot serve on {_show(host)}:{port} "
+                          f"({getattr(exc, 'strerror', None) or exc})") from None
+    check_exposure(host, has_auth, allow_anyone)
+
+
 def check_exposure(host: str, has_auth: bool, allow_anyone: bool) -> None:
     """Serving beyond loopback needs credentials, or an explicit "anyone may watch"."""
     if not is_loopback(host) and not has_auth and not allow_anyone:

@@ -29,7 +29,7 @@ from .config import describe, resolve
 from .metrics import metrics_exporter
 from .options import LIVE
 from .pipeline import LiveSettings, Pipeline
-from .preview import PreviewHub, PreviewServer, check_exposure, healthy_while
+from .preview import PreviewHub, PreviewServer, check_serve, healthy_while
 from .snapshots import SnapshotSink
 from .sources import DEFAULT_CAMERA_SIZE, URL_SCHEMES, open_source, open_with_retries
 from .virtualcam import VirtualCameraSink
@@ -81,8 +81,8 @@ def settings_from(opts: argparse.Namespace) -> LiveSettings:
 
 def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettings, signals: Signals) -> int:
     say = (lambda message: None) if opts.quiet else log
-    if opts.serve:  # who may watch is settled before the camera or the model is opened
-        check_exposure(opts.serve[0], bool(opts.auth), bool(opts.no_auth))
+    if opts.serve:  # where and to whom it serves is settled before the camera or the model is opened
+        check_serve(opts.serve, bool(opts.auth), bool(opts.no_auth))
     auth = Authenticator.from_file(opts.auth) if opts.serve and opts.auth else None
     models = open_models(opts)
     # A camera that can deliver a second, small stream (picamera2's lores) gets asked for exactly the
