@@ -1,5 +1,6 @@
-"""Who is asking the preview server: Host-header names that mean this server (against DNS rebinding),
-loopback or not, and the view of JSON data that a client on another machine gets (no paths)."""
+"""Who may watch and who is asking the preview server: an address it can serve on, credentials when
+it is not loopback, Host-header names that mean this server (against DNS rebinding), and the view of
+JSON data that a client on another machine gets (no paths)."""
 from __future__ import annotations
 
 import ipaddress
@@ -7,6 +8,8 @@ import socket
 import urllib.parse
 from pathlib import PurePosixPath
 from typing import Any, Iterable
+
+from ..errors import InputError, OutputError
 
 
 def plain_address(address: str) -> str:
@@ -76,3 +79,27 @@ def without_paths(value: Any) -> Any:
             return f"{kind}:{PurePosixPath(rest.replace(chr(92), '/')).name}"
         return PurePosixPath(value.replace("\\", "/")).name
     return value
+
+
+def check_serve(address: tuple[str, int], has_auth: bool, allow_anyone: bool) -> None:
+    """Before the camera or the model is opened: an address this machine can serve on at all, and
+    credentials (or an explicit "anyone may watch") when it is not loopback."""
+    host, port = address
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError, OverflowError) as exc:
+        raise OutputError(f"cannot serve on {show_host(host)}:{port} "
+                          f"({getattr(exc, 'strerror', None) or exc})") from None
+    check_exposure(host, has_auth, allow_anyone)
+
+
+def check_exposure(host: str, has_auth: bool, allow_anyone: bool) -> None:
+    """Serving beyond loopback needs credentials, or an explicit "anyone may watch"."""
+    if not is_loopback(host) and not has_auth and not allow_anyone:
+        raise InputError(f"serving on {host} shows the camera to everyone who can reach that address: "
+                         "pass --auth FILE (make it with `pibokeh passwd FILE USER`) or --no-auth")
+
+
+def show_host(host: str) -> str:
+    """A host as written before `:port` (IPv6 addresses in brackets)."""
+    return f"[{host}]" if ":" in host else host

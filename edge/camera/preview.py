@@ -35,7 +35,8 @@ import numpy as np
 from ..errors import InputError, OutputError
 from ..frames import FrameSink
 from ..images import encode_image
-from .access import allowed_host_names, host_of, is_loopback, plain_address, without_paths
+from .access import (allowed_host_names, check_exposure, host_of, is_loopback, plain_address, show_host,
+                     without_paths)
 from .auth import Authenticator
 from .connections import HeaderGate
 
@@ -110,7 +111,7 @@ class PreviewServer(HTTPServer):
         try:
             super().__init__(address, PreviewHandler)
         except (OSError, OverflowError, UnicodeError) as exc:
-            raise OutputError(f"cannot serve on {_show(host)}:{address[1]} "
+            raise OutputError(f"cannot serve on {show_host(host)}:{address[1]} "
                               f"({getattr(exc, 'strerror', None) or exc})") from None
         try:
             check_exposure(host, auth is not None, allow_anyone)
@@ -138,7 +139,7 @@ class PreviewServer(HTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{_show(host)}:{port}/"
+        return f"http://{show_host(host)}:{port}/"
 
     def start(self) -> "PreviewServer":
         self.gate.start()
@@ -191,25 +192,6 @@ class PreviewServer(HTTPServer):
     def release_client(self) -> None:
         with self._clients_lock:
             self.clients -= 1
-
-
-def check_serve(address: tuple[str, int], has_auth: bool, allow_anyone: bool) -> None:
-    """Before the camera or the model is opened: an address this machine can serve on at all, and
-    credentials (or an explicit "anyone may watch") when it is not loopback."""
-    host, port = address
-    try:
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except (OSError, UnicodeError, OverflowError) as exc:
-        raise OutputError(f"cannot serve on {_show(host)}:{port} "
-                          f"({getattr(exc, 'strerror', None) or exc})") from None
-    check_exposure(host, has_auth, allow_anyone)
-
-
-def check_exposure(host: str, has_auth: bool, allow_anyone: bool) -> None:
-    """Serving beyond loopback needs credentials, or an explicit "anyone may watch"."""
-    if not is_loopback(host) and not has_auth and not allow_anyone:
-        raise InputError(f"serving on {host} shows the camera to everyone who can reach that address: "
-                         "pass --auth FILE (make it with `pibokeh passwd FILE USER`) or --no-auth")
 
 
 class PreviewHandler(BaseHTTPRequestHandler):
@@ -411,10 +393,6 @@ def _refuse(sock: socket.socket, status: bytes, body: bytes) -> None:
         pass
     finally:
         sock.close()
-
-
-def _show(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def healthy_while(last_output: Callable[[], float], running: Callable[[], bool],

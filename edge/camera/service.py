@@ -24,12 +24,13 @@ from ..frames import FrameSink
 from ..model import Segmenter
 from ..options import classes_from_args, open_models, style_from_args
 from ..video import VideoFileSink
+from .access import check_serve
 from .auth import Authenticator
 from .config import describe, resolve
 from .metrics import metrics_exporter
 from .options import LIVE
 from .pipeline import LiveSettings, Pipeline
-from .preview import PreviewHub, PreviewServer, check_serve, healthy_while
+from .preview import PreviewHub, PreviewServer, healthy_while
 from .snapshots import SnapshotSink
 from .sources import DEFAULT_CAMERA_SIZE, URL_SCHEMES, open_source, open_with_retries
 from .virtualcam import VirtualCameraSink
