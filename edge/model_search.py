@@ -63,19 +63,20 @@ def one_per_aspect(models: Sequence[Path]) -> list[Path]:
     labels: converting a model for another frame shape adds to the default, converting a better model
     for a shape replaces the older one, and models that cannot work together are never mixed."""
     chosen: list[Path] = []
-    kept: list[tuple[float, Any]] = []
+    shapes: list[tuple[int, int]] = []  # (h, w) of the chosen models' inputs
+    labels: Any = None
     for path in models:
         card = read_card(path) or {}
         size = card.get("input", {})
-        width, height = size.get("width") or size.get("size"), size.get("height") or size.get("size")
-        labels = card.get("labels")
-        if chosen and (not width or not height or labels != kept[0][1]):
+        shape = (size.get("height") or size.get("size"), size.get("width") or size.get("size"))
+        if chosen and (not all(shape) or card.get("labels") != labels
+                       or any(aspect_matches(shape, other) for other in shapes)):
             continue
-        aspect = width / height if width and height else 0.0
-        if any(aspect_matches((1, aspect), (1, other)) for other, _ in kept if aspect and other):
-            continue
+        if not chosen:
+            labels = card.get("labels")
         chosen.append(path)
-        kept.append((aspect, labels))
+        if all(shape):
+            shapes.append(shape)
     return chosen
 
 
@@ -99,10 +100,8 @@ def _folder_models(folder: Path) -> list[Path]:
     return found
 
 
-def resolve_model(name: str | None) -> Path:
-    """A path for --model: a file, a registry name (already fetched into the cache), or the default."""
-    if not name:
-        return default_models()[0]
+def resolve_model(name: str) -> Path:
+    """A path for one --model: a file, or a registry name (already fetched into the cache)."""
     path = Path(name)
     if path.exists() or path.suffix == ".tflite" or "/" in name:
         return path
