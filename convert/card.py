@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pibokeh.card import CARD_FORMAT, MEAN, STD, card_path
+from pibokeh.model.card import CARD_FORMAT, MEAN, STD, card_path
 from pibokeh.files import atomic_path
-from pibokeh.labels import LABELS
-from pibokeh.model import Segmenter
+from pibokeh.model.labels import LABELS
+from pibokeh.model import open_model
 
 from . import shapes
 from .graph import Cut
@@ -25,7 +25,7 @@ def build(model: Path, source: dict[str, Any], cut: Cut, size: int | shapes.Size
     """Everything the runtime needs (input size/dtype/normalisation, output kind, labels) plus
     provenance and the validation results. `size` is (height, width); `rewrite` is what
     `stride.set_output_stride` did (None: not a MobileNetV2 graph, output stride unknown)."""
-    seg = Segmenter(model, backend="ai_edge_litert", threads=1)
+    seg = open_model(model, backend="ai_edge_litert", threads=1)
     info = seg.describe()
     height, width = shapes.hw(size)
     stride = rewrite["model"] if rewrite else None

@@ -8,15 +8,15 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from pibokeh.card import card_path
+from pibokeh.model.card import card_path
 from pibokeh.errors import InputError, ModelError, OutputError, run_command
 from pibokeh.files import atomic_path, ensure_folder
-from pibokeh.locations import model_output
-from pibokeh.model import Segmenter
+from pibokeh.model.locations import model_output
+from pibokeh.model import open_model
 from pibokeh.options import Parser, add_quiet, positive_int, thread_count
 from pibokeh.progress import Progress
 from pibokeh.quiet import native_stderr_silenced
-from pibokeh.registry import sha256_of
+from pibokeh.model.registry import sha256_of
 
 from . import MODES, shapes
 
@@ -125,7 +125,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         tmp.write_bytes(data)
     model = args.out
     # Verify by running it: a model is what it does, not what its file name says.
-    seg = Segmenter(model, backend="ai_edge_litert", threads=args.threads)
+    seg = open_model(model, backend="ai_edge_litert", threads=args.threads)
     say(f"wrote {model} ({model.stat().st_size / 1e6:.2f} MB, {args.quant}, input {seg.spec.dtype.name} "
         f"{shapes.text(seg.input_size)}, output {seg.output_kind})")
 
@@ -235,9 +235,9 @@ def print_baseline(b: dict[str, Any], miou: float, latency: float) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     for path in (args.model, args.reference):
-        Segmenter(path, backend="ai_edge_litert")  # clear errors before the long run
+        open_model(path, backend="ai_edge_litert")  # clear errors before the long run
     if args.baseline:
-        Segmenter(args.baseline, backend="ai_edge_litert")
+        open_model(args.baseline, backend="ai_edge_litert")
     from .validate import eval_frames
     with tempfile.TemporaryDirectory() as tmp:
         data, crop = eval_frames(args.model, args.eval, args.eval_crop, Path(tmp))

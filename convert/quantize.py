@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
-from pibokeh.card import MEAN, STD
+from pibokeh.model.card import MEAN, STD
 from pibokeh.errors import InputError
-from pibokeh.images import read_image, to_bgr8
-from pibokeh.inputs import is_image
+from pibokeh.media.images import read_image, to_bgr8
+from pibokeh.media.inputs import is_image
 from pibokeh.model import fit_input
 
 from . import MODES, recipe

@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 from pibokeh.errors import InputError, ModelError
 from pibokeh.evaluate import find_pairs
-from pibokeh.images import read_image, to_bgr8, write_image
-from pibokeh.labels import PERSON
+from pibokeh.media.images import read_image, to_bgr8, write_image
+from pibokeh.model.labels import PERSON
 from pibokeh.accuracy import confusion, summarize
-from pibokeh.model import Segmenter, aspect_matches
+from pibokeh.model import open_model, aspect_matches
 
 PICTURE_ROWS = 4
 
@@ -45,9 +45,9 @@ def compare(model: Path, reference: Path, data: Path, threads: int | None = None
     its scores and how much of it the model and the reference agree with, under "baseline":
     models of different shapes are compared at each image's own size, as `classes` returns them.
     """
-    quant = Segmenter(model, backend="ai_edge_litert", threads=threads)
-    ref = Segmenter(reference, backend="ai_edge_litert", threads=threads)
-    base = Segmenter(baseline, backend="ai_edge_litert", threads=threads) if baseline else None
+    quant = open_model(model, backend="ai_edge_litert", threads=threads)
+    ref = open_model(reference, backend="ai_edge_litert", threads=threads)
+    base = open_model(baseline, backend="ai_edge_litert", threads=threads) if baseline else None
     num = ref.num_classes
     conf = {"model": np.zeros((num, num), np.int64), "reference": np.zeros((num, num), np.int64)}
     if base:
@@ -123,7 +123,7 @@ def eval_frames(model: Path, data: Path, crop: str, folder: Path) -> tuple[Path,
     frame-shaped model, `crop_pairs` of it to the model's aspect in `folder`."""
     if crop == "none":
         return data, None
-    height, width = Segmenter(model, backend="ai_edge_litert", threads=1).input_size
+    height, width = open_model(model, backend="ai_edge_litert", threads=1).input_size
     if aspect_matches((height, height), (height, width)):
         return data, None
     frames, cropped = crop_pairs(data, (height, width), folder / "frames")
@@ -140,7 +140,7 @@ def latencies_ms(models: list[Path], backend: str = "ai_edge_litert", threads: i
     """Median milliseconds of one inference of each model, measured interleaved (one run of each
     in turn, after a warm-up of each), so that other load on the machine slows them alike and their
     ratios hold."""
-    segmenters = [Segmenter(m, backend=backend, threads=threads) for m in models]
+    segmenters = [open_model(m, backend=backend, threads=threads) for m in models]
     rng = np.random.default_rng(0)
     inputs = [rng.integers(0, 255, s.input_size + (3,), dtype=np.uint8) for s in segmenters]
     for segmenter, rgb in zip(segmenters, inputs):

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Callable
 
 from pibokeh.errors import InputError, ModelError
-from pibokeh.locations import cache_dir
-from pibokeh.registry import download, package_data, sha256_of
+from pibokeh.model.locations import cache_dir
+from pibokeh.model.registry import download, package_data, sha256_of
 
 GRAPH_NAME = "frozen_inference_graph.pb"
 

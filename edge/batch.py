@@ -1,5 +1,10 @@
-"""`pibokeh blur` and `pibokeh mask` over files, folders and videos: one frame function, a batch
-loop that goes on past bad files, and a summary at the end."""
+"""`pibokeh blur` and `pibokeh mask` over files, folders and videos: one job for every input, a batch
+loop that goes on past bad files, and a summary at the end.
+
+Images go through the chain one by one; a video runs on the engine in its no-skip mode (decode,
+inference, compositing and encoding overlap), every frame written in order with the input's
+timestamps and sound.
+"""
 from __future__ import annotations
 
 import time
@@ -10,28 +15,64 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from . import core, encoders
+from .chain import Chain, Recipe
+from .engine import Engine, Settings, ThreadedSink
 from .errors import InputError, OutputError
 from .files import reason
-from .frames import FrameSink
-from .images import read_image, to_bgr8, write_image
-from .inputs import expand_inputs, is_video, real, why_unusable
-from .model import Segmenter
-from .png_sequence import PngSequenceSink
+from .media import encoders
+from .media.frames import FrameSink
+from .media.images import read_image, write_image
+from .media.inputs import expand_inputs, is_video, real, why_unusable
+from .media.png_sequence import PngSequenceSink
+from .media.video import VideoFileSink, VideoFileSource
+from .model import ModelSet
 from .progress import Progress
-from .video import VideoFileSink, VideoFileSource
-
-FrameFn = Callable[[np.ndarray], np.ndarray]
-
-
-def mask_frame(segmenter: Segmenter, image: np.ndarray, class_ids: Sequence[int]) -> np.ndarray:
-    """The binary mask (uint8 0/255, the image's size) that `blur` blends with."""
-    return core.frame_mask(segmenter.predict(to_bgr8(image)), class_ids, image.shape[:2])
+from .stats import Stats
+from .styles import Transparent
 
 
-def blur_frame(segmenter: Segmenter, image: np.ndarray, class_ids: Sequence[int],
-               style: core.Style) -> np.ndarray:
-    return core.compose(image, mask_frame(segmenter, image, class_ids), style)
+@dataclass(frozen=True)
+class VideoOutput:
+    """How videos are written: `--codec` (None: auto) or, with `frames_as_png`, a folder of PNGs."""
+    codec: str | None = None
+    frames_as_png: bool = False
+
+    def suffix(self, transparent: bool) -> str:
+        """".mp4", ".webm" (VP9: transparent video), or "" (a folder of frames)."""
+        if self.frames_as_png:
+            return ""
+        return ".webm" if transparent or self.codec == "libvpx-vp9" else ".mp4"
+
+    def check(self, transparent: bool) -> None:
+        """Raise InputError now if the encoder asked for cannot work here (not after the first video)."""
+        if not self.frames_as_png:
+            encoders.choose(self.codec, alpha=transparent)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What `blur` or `mask` does to every input: the models, the recipe (classes and look), masks
+    instead of composed frames, how videos are written, and whether a video's stages run in threads
+    (the default) or one after the other."""
+    models: ModelSet
+    recipe: Recipe = field(default_factory=Recipe)
+    masks: bool = False
+    video: VideoOutput = field(default_factory=VideoOutput)
+    threaded: bool = True
+
+    @property
+    def transparent(self) -> bool:
+        """Outputs carry an alpha channel (PNG, VP9 WebM with alpha)."""
+        return isinstance(self.recipe.style.background, Transparent) and not self.masks
+
+    def output_name(self, name: Path, video: bool) -> Path:
+        """The output's path under the output folder: the input's base name, a suffix that can hold it
+        (for a video: .mp4, .webm when transparent, or a folder of PNGs named like the input's stem)."""
+        if video:
+            return name.with_suffix(self.video.suffix(self.transparent))
+        if self.masks or self.transparent:
+            return name.with_suffix(".png")
+        return name
 
 
 @dataclass
@@ -58,33 +99,85 @@ class Report:
         return ", ".join(parts)
 
 
-@dataclass(frozen=True)
-class VideoOutput:
-    """How videos are written: `--codec` (None: auto) or, with `frames_as_png`, a folder of PNGs."""
-    codec: str | None = None
-    frames_as_png: bool = False
-
-    def suffix(self, transparent: bool) -> str:
-        """".mp4", ".webm" (VP9: transparent video), or "" (a folder of frames)."""
-        if self.frames_as_png:
-            return ""
-        return ".webm" if transparent or self.codec == "libvpx-vp9" else ".mp4"
+def process_image(image: np.ndarray, job: Job) -> np.ndarray:
+    """The output of one image: its mask, or the composed frame."""
+    chain = Chain(job.models, job.recipe)
+    return chain.mask_of(image) if job.masks else chain(image)
 
 
-def output_name(name: Path, video: bool, transparent: bool, mask: bool,
-                video_output: VideoOutput = VideoOutput()) -> Path:
-    """The output's path under the output folder: the input's base name, a suffix that can hold it
-    (for a video: .mp4, .webm when transparent, or a folder of PNGs named like the input's stem)."""
-    if video:
-        return name.with_suffix(video_output.suffix(transparent and not mask))
-    if mask or transparent:
-        return name.with_suffix(".png")
-    return name
+@dataclass
+class VideoResult:
+    """What processing one video gave: the output, its frame count, and notes worth a line each
+    (audio a WebM cannot hold, damaged packets skipped)."""
+    path: Path
+    frames: int
+    notes: list[str]
+    stats: Stats
 
 
-def run(inputs: Sequence[str], outdir: Path, frame_fn: FrameFn, *, transparent: bool = False,
-        mask: bool = False, quiet: bool = False, log: Callable[[str], None] = print,
-        video_output: VideoOutput = VideoOutput()) -> Report:
+def process_video(path: Path, target: Path, job: Job, quiet: bool = True) -> VideoResult:
+    """Process a video frame by frame into a video of the same size and timing (the input's
+    timestamps, so also its duration and variable frame rate) with the input's sound copied in
+    (not for masks), or into a folder of PNGs. The output appears only once it is complete; on any
+    failure or interruption nothing of it is left and an earlier file of that name is untouched."""
+    if real(target) == real(path):
+        raise OutputError(f"output {target} would overwrite the input; choose another name")
+    stats = Stats()
+    with VideoFileSource(path) as source:
+        sink = _video_sink(path, target, source, job)
+        bar = Progress(source.frame_count, path.name, enabled=not quiet)
+        writer = ThreadedSink(sink, stage="encode", record=stats.record) if job.threaded else sink
+        engine = Engine(source, job.models, [writer, _Ticks(bar)], Settings(job.recipe), stats=stats,
+                        masks=job.masks)
+        try:
+            _run(engine, job.threaded)
+            bar.close()
+            if engine.failure is not None:
+                raise engine.failure
+            if stats.frames_out == 0:
+                raise InputError(f"{path}: no frames could be decoded")
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+    notes = list(getattr(sink, "notes", []))
+    if source.skipped:
+        notes.append(f"{source.skipped} damaged packet{'s' * (source.skipped != 1)} skipped")
+    return VideoResult(target, stats.frames_out, notes, stats)
+
+
+def _run(engine: Engine, threaded: bool) -> None:
+    if not threaded:
+        engine.run_serial()
+        return
+    engine.start()
+    try:
+        while not engine.wait(0.2):
+            pass
+    finally:  # also when Ctrl-C or SIGTERM (`Stopped`) lands here: stop the stages, then unwind
+        engine.join()
+
+
+def _video_sink(path: Path, target: Path, source: VideoFileSource, job: Job) -> FrameSink:
+    if job.video.frames_as_png:
+        return PngSequenceSink(target)
+    encoder = encoders.choose(job.video.codec, source.size, alpha=job.transparent)
+    return VideoFileSink(target, source.fps, source.size, encoder=encoder, time_base=source.time_base,
+                         audio_from=None if job.masks or source.time_base is None else path)
+
+
+class _Ticks(FrameSink):
+    """Moves a progress bar by one per frame written."""
+
+    def __init__(self, bar: Progress):
+        self.bar = bar
+
+    def write(self, frame: np.ndarray, pts: int | None = None) -> None:
+        self.bar.update()
+
+
+def run(inputs: Sequence[str], outdir: Path, job: Job, *, quiet: bool = False,
+        log: Callable[[str], None] = print) -> Report:
     """Process every input into `outdir`. Failures are collected in the report, never raised;
     `log` gets notes worth a line (e.g. an audio track a WebM cannot hold)."""
     report = Report()
@@ -96,7 +189,7 @@ def run(inputs: Sequence[str], outdir: Path, frame_fn: FrameFn, *, transparent: 
     start = time.monotonic()
     for path, name in pairs:
         video = is_video(path)
-        target = outdir / output_name(name, video, transparent, mask, video_output)
+        target = outdir / job.output_name(name, video)
         try:
             resolved = real(target)
             if resolved in inputs_resolved:
@@ -108,12 +201,13 @@ def run(inputs: Sequence[str], outdir: Path, frame_fn: FrameFn, *, transparent: 
             claimed[resolved] = path
             target.parent.mkdir(parents=True, exist_ok=True)
             if video:
-                report.frames += _video(path, target, frame_fn, quiet, mask, transparent, video_output,
-                                        lambda note, path=path: log(f"{path}: {note}"))
+                result = process_video(path, target, job, quiet)
+                for line in result.notes:
+                    log(f"{path}: {line}")
+                report.frames += result.frames
                 report.videos += 1
             else:
-                image = read_image(path)
-                write_image(target, _storable(frame_fn(image), target.suffix))
+                write_image(target, _storable(process_image(read_image(path), job), target.suffix))
                 report.frames += 1
             report.done.append(path)
         except (InputError, OutputError) as exc:
@@ -143,34 +237,3 @@ def _storable(image: np.ndarray, suffix: str) -> np.ndarray:
     if image.dtype == np.uint16 and suffix.lower() in (".jpg", ".jpeg", ".webp", ".bmp"):
         return (image >> 8).astype(np.uint8)
     return image
-
-
-def _video(path: Path, target: Path, frame_fn: FrameFn, quiet: bool, mask: bool, transparent: bool,
-           video_output: VideoOutput, note: Callable[[str], None]) -> int:
-    """Process a video frame by frame into a video of the same size and timing (the input's
-    timestamps, so also its duration and variable frame rate) with the input's sound copied in
-    (not for masks), or into a folder of PNGs. The output appears only once it is complete."""
-    with VideoFileSource(path) as source:
-        bar = Progress(source.frame_count, path.name, enabled=not quiet)
-        sink: FrameSink
-        if video_output.frames_as_png:
-            sink = PngSequenceSink(target)
-        else:
-            encoder = encoders.choose(video_output.codec, source.size, alpha=transparent and not mask)
-            sink = VideoFileSink(target, source.fps, source.size, encoder=encoder, time_base=source.time_base,
-                                 audio_from=None if mask or source.time_base is None else path)
-        with sink:
-            for frame in source:
-                out = frame_fn(frame)
-                if mask and not video_output.frames_as_png:
-                    out = core.match_format(out, frame)  # a mask video: grey pictures in colour frames
-                sink.write(out, pts=source.pts)
-                bar.update()
-            bar.close()
-            if sink.frames == 0:
-                raise InputError(f"{path}: no frames could be decoded")
-        for line in sink.notes:
-            note(line)
-        if source.skipped:
-            note(f"{source.skipped} damaged packet{'s' * (source.skipped != 1)} skipped")
-        return sink.frames

@@ -3,11 +3,11 @@
 Each stage is the runtime's own function, so the figures are those of `pibokeh blur`:
 
     decode      images.read_image (+ to_bgr8) or VideoFileSource.read
-    preprocess  model.fit_input (resize to the model's input, BGR -> RGB, letterbox if needed)
-    inference   Segmenter.infer (input tensor, invoke, class map)
-    mask        model.crop_valid + core.frame_mask (class mask, resize, Gaussian 15, Otsu)
-    background  core.background_of (the style's background: halo-free blur by default)
-    blend       core.alpha_of + core.blend (the steps of core.compose)
+    preprocess  }
+    inference   }  the chain (chain.Chain), timed by its own clock: the stages and names that
+    mask        }  `/stats` and `/metrics` show for a camera
+    background  }
+    blend       }
     encode      images.encode_image as JPEG (what a file or the MJPEG preview gets)
 
 `pibokeh bench --encoders` times the video encoders instead (`time_encoders`): ms per frame for each
@@ -31,14 +31,16 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from . import core, encoders, thermal
+from . import core, thermal
+from .chain import STAGES, Chain, Recipe
 from .errors import InputError, ModelError
-from .images import encode_image, read_image, to_bgr8, write_image
-from .inputs import expand_inputs, is_video
-from .model import Segmenter, crop_valid, fit_input
-from .video import VideoFileSink, VideoFileSource
+from .media import encoders
+from .media.images import encode_image, read_image, to_bgr8, write_image
+from .media.inputs import expand_inputs, is_video
+from .media.video import VideoFileSink, VideoFileSource
+from .model import open_model
+from .styles import Blur, Style, Transparent
 
-STAGES = ("decode", "preprocess", "inference", "mask", "background", "blend", "encode")
 POSTPROCESS = ("mask", "background", "blend")  # what the frame needs after the model, before encoding
 DEFAULT_SIZE = (640, 480)
 SYNTHETIC_FRAMES = 8  # distinct synthetic pictures, cycled
@@ -144,49 +146,46 @@ def _prepared_video(path: Path, size: tuple[int, int] | None, count: int, workdi
 
 # ---- timing -------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Work:
-    """What each timed frame gets: the classes kept and the style they are composed with."""
-    class_ids: tuple[int, ...] = (15,)
-    style: core.Style = core.Style()
-
-
-def describe_style(style: core.Style) -> str:
+def describe_style(style: Style) -> str:
     """'fast halo-free blur 251', 'color', 'transparent, feather 9', ... for the report."""
     bg = style.background
     name = type(bg).__name__.lower()
-    if isinstance(bg, core.Blur):
+    if isinstance(bg, Blur):
         name = f"{'exact' if style.exact else 'fast halo-free'} blur {bg.kernel}"
     return name + (f", feather {style.feather}" if style.feather else "")
 
 
-def time_stages(seg: Segmenter, frame: np.ndarray, work: Work) -> tuple[list[float], np.ndarray, np.ndarray]:
-    """A decoded frame through the rest of the pipeline: (ms per stage after decode, mask, output).
+class StageClock:
+    """The ms each stage took for one frame, filled by the chain's `record` callback."""
 
-    The same calls as `Segmenter.predict`, `core.frame_mask` and `core.compose`, one by one."""
-    clock = time.perf_counter
-    t1 = clock()
-    rgb, valid = fit_input(frame, seg.input_size)
-    t2 = clock()
-    labels = seg.infer(rgb)
-    t3 = clock()
-    mask = core.frame_mask(crop_valid(labels, valid, seg.input_size), work.class_ids, frame.shape[:2])
-    t4 = clock()
-    background = core.background_of(frame, mask, work.style)
-    t5 = clock()
-    out = core.blend(frame, background, core.alpha_of(mask, work.style))
-    t6 = clock()
-    encode_image(out, ".png" if background is None else ".jpg")
-    t7 = clock()
-    return [(b - a) * 1000.0 for a, b in zip((t1, t2, t3, t4, t5, t6), (t2, t3, t4, t5, t6, t7))], mask, out
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    def record(self, stage: str, seconds: float) -> None:
+        self.ms[stage] = self.ms.get(stage, 0.0) + seconds * 1000.0
+
+    def row(self) -> list[float]:
+        return [self.ms.get(name, 0.0) for name in STAGES]
 
 
-def time_frame(seg: Segmenter, frames: Frames, work: Work) -> tuple[list[float], float]:
+def time_stages(chain: Chain, frame: np.ndarray, clock: StageClock) -> tuple[list[float], np.ndarray, np.ndarray]:
+    """A decoded frame through the chain and the encode: (ms per stage of STAGES after decode, mask,
+    output); `chain` records into `clock`."""
+    clock.ms.clear()
+    mask = chain.mask_of(frame)
+    out = chain.compose(frame, mask)
+    start = time.perf_counter()
+    encode_image(out, ".png" if isinstance(chain.recipe.style.background, Transparent) else ".jpg")
+    clock.record("encode", time.perf_counter() - start)
+    return clock.row()[1:], mask, out
+
+
+def time_frame(chain: Chain, frames: Frames, clock: StageClock) -> tuple[list[float], float]:
     """The next frame through the whole pipeline: (ms per stage in STAGES order, foreground fraction)."""
-    t0 = time.perf_counter()
+    start = time.perf_counter()
     frame = frames.decode()
-    decode_ms = (time.perf_counter() - t0) * 1000.0
-    times, mask, _ = time_stages(seg, frame, work)
+    decode_ms = (time.perf_counter() - start) * 1000.0
+    times, mask, _ = time_stages(chain, frame, clock)
     return [decode_ms] + times, float(np.count_nonzero(mask)) / mask.size
 
 
@@ -200,15 +199,17 @@ def summary(values: Sequence[float]) -> dict[str, float]:
     return {"median_ms": round(float(np.median(values)), 3), "p90_ms": round(float(np.percentile(values, 90)), 3)}
 
 
-def run_model(model: Path, frames: Frames, work: Work, count: int, warmup: int,
+def run_model(model: Path, frames: Frames, recipe: Recipe, count: int, warmup: int,
               threads: int | None = None, backend: str | None = None) -> dict[str, Any]:
     """Time `count` frames (after `warmup` untimed ones) of one model with one thread count."""
-    seg = Segmenter(model, backend=backend, threads=threads)
+    seg = open_model(model, backend=backend, threads=threads)
+    clock = StageClock()
+    chain = Chain(seg, recipe, clock.record)
     for _ in range(warmup):
-        time_frame(seg, frames, work)
+        time_frame(chain, frames, clock)
     rows, foreground = [], []
     for _ in range(count):
-        times, fg = time_frame(seg, frames, work)
+        times, fg = time_frame(chain, frames, clock)
         rows.append(times)
         foreground.append(fg)
     table = np.array(rows)
@@ -271,7 +272,7 @@ def heat_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def bench(models: Sequence[Path], frames: Frames, work: Work, count: int, warmup: int = 1,
+def bench(models: Sequence[Path], frames: Frames, recipe: Recipe, count: int, warmup: int = 1,
           threads: Sequence[int | None] = (None,), backend: str | None = None,
           on_error: Callable[[Path, str], None] = lambda model, reason: None) -> list[dict[str, Any]]:
     """Every model at every thread count on the same frames; a model that fails is reported, not raised."""
@@ -279,7 +280,7 @@ def bench(models: Sequence[Path], frames: Frames, work: Work, count: int, warmup
     for model in models:
         for n in threads:
             try:
-                runs.append(run_model(model, frames, work, count, warmup, n, backend))
+                runs.append(run_model(model, frames, recipe, count, warmup, n, backend))
             except ModelError as exc:
                 on_error(model, str(exc))
                 break

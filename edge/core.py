@@ -6,22 +6,23 @@ The reference pipeline, top to bottom (what `--exact` runs):
     mask = refine_mask(mask, (height, width))             # resize, GaussianBlur 15x15, Otsu
     out  = np.where(mask, image, GaussianBlur(image, (251, 251)))
 
-`frame_mask` is the first two lines. `compose` is the last, in three steps that the batch
-commands, the live pipeline and the benchmark all call: `background_of` (by default the
-halo-free `background_blur`, made at a small scale; or a colour, a picture, none), `alpha_of`
-(the mask, or feathered), `blend`. Images may be grayscale, BGR or BGRA, 8- or 16-bit, any size.
+`frame_mask` is the first two lines. `compose` is the last, in three steps: `background_of` (by
+default the halo-free `background_blur`, made at a small scale; or a colour, a picture, none),
+`alpha_of` (the mask, or feathered), `blend`. The per-frame chain (`chain.py`) calls these for every
+path that makes outputs; the looks themselves are plain values in `styles.py`. Images may be
+grayscale, BGR or BGRA, 8- or 16-bit, any size.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 
+from .styles import BLUR_KERNEL, Blur, Color, Replace, Style, Transparent
+
 MASK_SMOOTH_KERNEL = 15
-BLUR_KERNEL = 251
 
 
 # ---- mask ---------------------------------------------------------------------------------------
@@ -53,6 +54,23 @@ def feather(mask: np.ndarray, kernel: int) -> np.ndarray:
     """Soft alpha in [0, 1] (float32) from a binary mask: a Gaussian of `kernel` px across the edge."""
     alpha = mask.astype(np.float32) / 255.0
     return cv2.GaussianBlur(alpha, (kernel, kernel), 0) if kernel > 1 else alpha
+
+
+def smooth_mask(average: np.ndarray | None, mask: np.ndarray, keep: float) -> np.ndarray:
+    """Running average (float32, 0-255) of binary masks: `keep` of the old one, the rest new."""
+    new = mask.astype(np.float32)
+    if average is None or keep <= 0 or average.shape != new.shape:
+        return new
+    return keep * average + (1.0 - keep) * new
+
+
+def binarize(average: np.ndarray, previous: np.ndarray | None = None, band: float = 42.5) -> np.ndarray:
+    """The binary uint8 mask of a running average, with hysteresis against flicker: a pixel turns on
+    above 127.5 + band and off below 127.5 - band; in between it keeps its `previous` state."""
+    on = average >= 127.5 + band
+    if previous is not None and previous.shape == average.shape:
+        on |= (previous > 0) & (average > 127.5 - band)
+    return np.where(on, 255, 0).astype(np.uint8)
 
 
 # ---- blur ---------------------------------------------------------------------------------------
@@ -158,40 +176,6 @@ def _cast(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 # ---- backgrounds and blending -------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Blur:
-    """Blur the background (the reference look)."""
-    kernel: int = BLUR_KERNEL
-
-
-@dataclass(frozen=True)
-class Color:
-    """A solid background colour, BGR 0-255."""
-    bgr: tuple[int, int, int]
-
-
-@dataclass(frozen=True)
-class Replace:
-    """Another picture behind the foreground (scaled to cover the frame, centre-cropped)."""
-    image: np.ndarray
-
-
-@dataclass(frozen=True)
-class Transparent:
-    """No background: an alpha channel from the mask (write as PNG)."""
-
-
-Background = Union[Blur, Color, Replace, Transparent]
-
-
-@dataclass(frozen=True)
-class Style:
-    """How `compose` renders a frame: the background, edge feathering and the exact path."""
-    background: Background = Blur()
-    feather: int = 0        # Gaussian kernel across the edge in px; 0 = hard edge like the reference
-    exact: bool = False     # reference path: full-res Gaussian of the whole frame, halo included
-
-
 def cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """`image` scaled to cover `size` (height, width) and centre-cropped, keeping its aspect."""
     height, width = size
@@ -269,17 +253,27 @@ def blend(image: np.ndarray, background: np.ndarray | None, alpha: np.ndarray) -
     return _cast(mixed, image.dtype)
 
 
-def compose(image: np.ndarray, mask: np.ndarray, style: Style = Style()) -> np.ndarray:
+def _no_lap(stage: str) -> None:
+    pass
+
+
+def compose(image: np.ndarray, mask: np.ndarray, style: Style = Style(),
+            lap: Callable[[str], None] = _no_lap) -> np.ndarray:
     """The output frame: the foreground of `image` (where `mask` is 255) over the chosen background,
     i.e. `blend(image, background_of(...), alpha_of(...))`.
 
     `Transparent` returns BGRA (alpha = mask, or the feathered mask); everything else keeps the
-    input's channels and bit depth. An input alpha channel passes through untouched.
+    input's channels and bit depth. An input alpha channel passes through untouched. `lap` is called
+    with "background" and then "blend" as each step ends (the chain times them apart).
     """
     if image.ndim == 3 and image.shape[2] == 1:  # OpenCV drops a single channel's axis: keep the caller's shape
-        out = compose(image[..., 0], mask, style)
+        out = compose(image[..., 0], mask, style, lap)
         return out if out.ndim == 3 else out[..., None]
     if image.ndim == 3 and image.shape[2] == 4 and not isinstance(style.background, Transparent):
-        colour = compose(image[..., :3], mask, style)
+        colour = compose(image[..., :3], mask, style, lap)
         return np.dstack([colour, image[..., 3]])
-    return blend(image, background_of(image, mask, style), alpha_of(mask, style))
+    background = background_of(image, mask, style)
+    lap("background")
+    out = blend(image, background, alpha_of(mask, style))
+    lap("blend")
+    return out

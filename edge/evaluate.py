@@ -7,9 +7,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import InputError
-from .images import read_image, to_bgr8
+from .media.images import read_image, to_bgr8
 from .accuracy import confusion, summarize
-from .model_set import ModelSet
+from .model import ModelSet
 from .progress import Progress
 
 GT_SUFFIX = "_gt.png"

@@ -7,19 +7,11 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
-from . import core
-from .backends import BACKENDS
-from .errors import InputError
-from .images import DEFAULT_MAX_PIXELS, MAX_PIXELS_LIMIT, limit_pixels, read_image
-from .labels import class_ids
-from .model_search import resolve_models
-from .model_set import ModelSet
-
-COLOURS = {  # RGB, as people write colours
-    "black": (0, 0, 0), "white": (255, 255, 255), "gray": (128, 128, 128), "grey": (128, 128, 128),
-    "red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0),
-    "cyan": (0, 255, 255), "magenta": (255, 0, 255),
-}
+from . import api
+from .chain import Recipe
+from .media.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_LIMIT, limit_pixels
+from .model import BACKENDS, ModelSet
+from .styles import BLUR_KERNEL, Style
 MAX_KERNEL = 1001   # px: a 1001 Gaussian already blurs a 4K frame to mush; more only costs time
 MAX_THREADS = 64
 MAX_SIDE = 16384    # px: the largest frame side any option accepts
@@ -145,9 +137,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def add_style_options(parser: argparse.ArgumentParser) -> None:
     add_classes(parser)
-    parser.add_argument("--blur-kernel", type=odd_kernel, default=core.BLUR_KERNEL, metavar="K",
+    parser.add_argument("--blur-kernel", type=odd_kernel, default=BLUR_KERNEL, metavar="K",
                         help=f"Gaussian kernel of the background blur, odd px up to {MAX_KERNEL} "
-                             f"(default: {core.BLUR_KERNEL})")
+                             f"(default: {BLUR_KERNEL})")
     parser.add_argument("--exact", action="store_true",
                         help="the reference path: full-resolution Gaussian of the whole frame (slow, and the "
                              "person's colours bleed into the background); default is a fast, halo-free blur")
@@ -161,55 +153,24 @@ def add_style_options(parser: argparse.ArgumentParser) -> None:
 
 # ---- from options to objects --------------------------------------------------------------------
 
-def parse_background(value: str, kernel: int = core.BLUR_KERNEL) -> core.Background:
-    """blur | transparent | a colour name, #rrggbb or r,g,b | an image file."""
-    text = value.strip()
-    low = text.lower()
-    if low == "blur":
-        return core.Blur(kernel)
-    if low in ("transparent", "none", "alpha"):
-        return core.Transparent()
-    if Path(text).is_file():
-        return core.Replace(read_image(text))
-    rgb = _parse_colour(low)
-    if rgb is None:
-        raise InputError(f"background {value!r} is not blur, transparent, a colour or an image file")
-    return core.Color((rgb[2], rgb[1], rgb[0]))
-
-
-def _parse_colour(text: str) -> tuple[int, int, int] | None:
-    if text in COLOURS:
-        return COLOURS[text]
-    if text.startswith("#") and len(text) == 7:
-        try:
-            return tuple(int(text[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
-        except ValueError:
-            return None
-    parts = text.split(",")
-    if len(parts) == 3 and all(p.strip().isdigit() and int(p) <= 255 for p in parts):
-        return tuple(int(p) for p in parts)  # type: ignore[return-value]
-    return None
-
-
 def apply_limits(args: argparse.Namespace) -> None:
     """Put --max-pixels into effect (before any image is read: OpenCV reads its limit once)."""
     limit_pixels(getattr(args, "max_pixels", None))
 
 
-def style_from_args(args: argparse.Namespace) -> core.Style:
+def style_from_args(args: argparse.Namespace) -> Style:
     apply_limits(args)  # a background image is the first image some commands read
-    return core.Style(background=parse_background(args.background, args.blur_kernel),
-                      feather=args.feather, exact=args.exact)
-
-
-def classes_from_args(args: argparse.Namespace) -> tuple[int, ...]:
-    try:
-        return tuple(class_ids(args.classes))
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    return Style(background=api.as_background(args.background, args.blur_kernel), feather=args.feather,
+                 exact=args.exact)
 
 
 def open_models(args: argparse.Namespace) -> ModelSet:
     """The models that --model, --backend and --threads ask for."""
     apply_limits(args)
-    return ModelSet.open(resolve_models(args.model), backend=args.backend, threads=args.threads)
+    return api.models_of(api.load_model(args.model, threads=args.threads, backend=args.backend))
+
+
+def recipe_from_args(args: argparse.Namespace, smooth: float = 0.0) -> Recipe:
+    """--classes and, where the command has them, the look options, as the chain's recipe."""
+    style = style_from_args(args) if hasattr(args, "background") else Style()
+    return Recipe(api.recipe(args.classes).class_ids, style, smooth)

@@ -31,7 +31,7 @@ import bench_models  # noqa: E402  (the fast models: the matrix, the 1080p targe
 import bench_reference as ref  # noqa: E402  (the same defaults: shared data paths, models)
 from pibokeh import bench  # noqa: E402
 from pibokeh.files import atomic_path  # noqa: E402
-from pibokeh.video import VideoFileSink, VideoFileSource  # noqa: E402
+from pibokeh.media.video import VideoFileSink, VideoFileSource  # noqa: E402
 
 STAGE_COLOURS = {"decode": "#8c8c8c", "preprocess": "#bcbd22", "inference": "#1f77b4", "mask": "#2ca02c",
                  "background": "#d62728", "blend": "#9467bd", "encode": "#ff7f0e"}

@@ -179,13 +179,13 @@ def latency_worker(args: argparse.Namespace) -> int:
     rounds each timing one inference of every one in turn. Prints JSON."""
     import numpy as np
     from pibokeh import bench
-    from pibokeh.backends import interpreter_class
-    from pibokeh.model import Segmenter, fit_input
+    from pibokeh.model.interpreters import interpreter_class
+    from pibokeh.model import open_model, fit_input
 
     cells: list[tuple[str, int, Callable[[], Any], list[float]]] = []
     for n in (int(t) for t in args.threads.split(",")):
         for path in args.models:
-            seg = Segmenter(path, backend=args.backend, threads=n)
+            seg = open_model(path, backend=args.backend, threads=n)
             height, width = seg.input_size
             rgb, _ = fit_input(bench.synthetic_frame((width, height), 0), seg.input_size)
             cells.append((path, n, lambda seg=seg, rgb=rgb: seg.infer(rgb), []))

@@ -32,12 +32,13 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 from pibokeh import bench, core
+from pibokeh import styles
 from pibokeh.errors import InputError, ModelError
 from pibokeh.evaluate import find_pairs
-from pibokeh.images import encode_image, read_image, to_bgr8
-from pibokeh.labels import LABELS, class_ids
+from pibokeh.media.images import encode_image, read_image, to_bgr8
+from pibokeh.model.labels import LABELS, class_ids
 from pibokeh.accuracy import confusion, summarize
-from pibokeh.model import Segmenter, letterbox
+from pibokeh.model import Backend, letterbox, open_model
 from pibokeh.options import frame_size
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,11 +106,11 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
 
 
-def compare(ref: ReferenceGraph, segs: Sequence[Segmenter], frames: bench.Frames, count: int, warmup: int,
+def compare(ref: ReferenceGraph, segs: Sequence[Backend], frames: bench.Frames, count: int, warmup: int,
             ids: Sequence[int], kernel: int) -> list[dict[str, Any]]:
     """Reference and every default-path model on the same frames, interleaved frame by frame (so a
     busy machine slows them alike); per model: speed ratios against the reference, mask agreement."""
-    work = bench.Work(tuple(ids), core.Style(core.Blur(kernel)))
+    work = bench.Work(tuple(ids), styles.Style(styles.Blur(kernel)))
     ref_rows: list[list[float]] = []
     rows: list[list[list[float]]] = [[] for _ in segs]
     blur = {"exact_blur": [], "fast_blur": [], "psnr_fast": []}
@@ -324,17 +325,17 @@ def run(args: argparse.Namespace, log) -> int:
     ids = class_ids(args.classes)
     import tensorflow as tf
     ref = ReferenceGraph(args.graph, args.threads)
-    segs = [Segmenter(model, threads=args.threads) for model in models]
+    segs = [open_model(model, threads=args.threads) for model in models]
     result: dict[str, Any] = {"host": bench.host(), "tensorflow": tf.__version__, "reference_graph": str(args.graph),
                               "model": str(models[0]), "models": [str(m) for m in models],
-                              "backend": segs[0].backend, "threads": args.threads, "kernel": core.BLUR_KERNEL,
+                              "backend": segs[0].backend, "threads": args.threads, "kernel": styles.BLUR_KERNEL,
                               "classes": ids, "comparisons": []}
     for size in args.sizes:
         log(f"reference vs {', '.join(seg.path.name for seg in segs)} at {size[0]}x{size[1]}, interleaved")
         with tempfile.TemporaryDirectory(prefix="pibokeh-ref-") as tmp:
             frames = bench.prepare_frames([str(args.input)], size, args.frames + args.warmup, Path(tmp))
             try:
-                result["comparisons"] += compare(ref, segs, frames, args.frames, args.warmup, ids, core.BLUR_KERNEL)
+                result["comparisons"] += compare(ref, segs, frames, args.frames, args.warmup, ids, styles.BLUR_KERNEL)
             finally:
                 frames.close()
     if args.voc:

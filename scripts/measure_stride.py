@@ -29,10 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pibokeh.evaluate import find_pairs  # noqa: E402
-from pibokeh.images import read_image, to_bgr8  # noqa: E402
-from pibokeh.labels import PERSON  # noqa: E402
+from pibokeh.media.images import read_image, to_bgr8  # noqa: E402
+from pibokeh.model.labels import PERSON  # noqa: E402
 from pibokeh.accuracy import confusion, summarize  # noqa: E402
-from pibokeh.model import Segmenter  # noqa: E402
+from pibokeh.model import open_model  # noqa: E402
 
 from pibokeh.convert import quantize, recipe, shapes, stride  # noqa: E402
 from pibokeh.convert.graph import choose_cut, fold_dequantize, load_graph  # noqa: E402
@@ -45,7 +45,7 @@ STRIDES = [8, 16]
 
 
 def labels_of(model: Path, folder: Path, threads: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    seg = Segmenter(model, backend="ai_edge_litert", threads=threads)
+    seg = open_model(model, backend="ai_edge_litert", threads=threads)
     out = {}
     for image_path, gt_path in find_pairs(folder):
         out[image_path.stem] = (seg.classes(to_bgr8(read_image(image_path))), read_image(gt_path))
@@ -66,7 +66,7 @@ def score(pred: dict, base: dict | None) -> dict:
 
 
 def interleaved_latency(models: dict[str, Path], threads: int, rounds: int) -> dict[str, float]:
-    segs = {k: Segmenter(p, backend="ai_edge_litert", threads=threads) for k, p in models.items()}
+    segs = {k: open_model(p, backend="ai_edge_litert", threads=threads) for k, p in models.items()}
     rng = np.random.default_rng(0)
     inputs = {k: rng.integers(0, 255, s.input_size + (3,), dtype=np.uint8) for k, s in segs.items()}
     for k, s in segs.items():

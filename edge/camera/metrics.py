@@ -7,8 +7,8 @@ families, so /stats and /metrics cannot disagree and nothing is counted twice. E
 collector for RSS and CPU time.
 
     pibokeh_frames_in_total, _frames_out_total, _frames_dropped_total, _inferences_total
-    pibokeh_stage_seconds{stage}    histogram: capture, inference, mask, background, blend, output,
-                                    encode, latency
+    pibokeh_stage_seconds{stage}    histogram: decode, preprocess, inference, mask, background, blend,
+                                    encode, output, record, latency (stats.STAGES)
     pibokeh_fps{direction}          frames per second in / out over the last 2 s
     pibokeh_infer_every             the model runs on every Nth frame (moved by --target-fps)
     pibokeh_viewers, _viewers_max, _viewers_served_total, _reconnects_total, _reloads_total{result}
@@ -41,7 +41,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from .. import thermal
-from .stats import Stats
+from ..stats import Stats
 
 
 class Watched(Protocol):

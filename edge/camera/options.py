@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..encoders import RECORD_CODECS
+from ..media.encoders import RECORD_CODECS
 from ..options import (
     add_model_options,
     add_quiet,

@@ -33,8 +33,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from ..errors import InputError, OutputError
-from ..frames import FrameSink
-from ..images import encode_image
+from ..media.frames import FrameSink
+from ..media.images import encode_image
 from .access import (allowed_host_names, check_exposure, host_of, is_loopback, plain_address, show_host,
                      without_paths)
 from .auth import Authenticator
@@ -51,7 +51,7 @@ class PreviewHub(FrameSink):
     never waits for a JPEG encode.
     """
 
-    def __init__(self, quality: int = 80):
+    def __init__(self, quality: int = 80, on_encode: Callable[[float], None] | None = None):
         self.quality = quality
         self._cond = threading.Condition()
         self._encoding = threading.Lock()
@@ -59,9 +59,9 @@ class PreviewHub(FrameSink):
         self._seq = 0
         self._jpeg: tuple[int, bytes] = (0, b"")  # (sequence number, JPEG) of the last encode
         self._closed = False
-        self.on_encode: Callable[[float], None] | None = None  # told each encode's seconds (the stats)
+        self.on_encode = on_encode  # told each encode's seconds (the stats)
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, pts: int | None = None) -> None:
         with self._cond:
             self._frame = frame
             self._seq += 1

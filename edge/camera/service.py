@@ -1,4 +1,7 @@
-"""Running `pibokeh camera`: the source, the pipeline and its outputs, signals, reloads, the summary.
+"""Running `pibokeh camera`: the source, the engine and its outputs, signals, reloads, the summary.
+
+    run = check who may watch -> open the models -> open the source -> open the outputs
+          -> serve -> run the engine until it ends or a signal says so -> finish -> summary
 
 SIGHUP re-reads the config file and the model and applies what can change live (model, classes,
 look, inference rate, smoothing, snapshot interval) without dropping the stream; the whole new
@@ -12,30 +15,37 @@ import argparse
 import signal
 import sys
 import threading
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from .. import core
+from .. import thermal
+from ..chain import Chain
+from ..engine import Engine, Settings
 from ..errors import InputError, PibokehError
-from ..frames import FrameSink
-from ..model import Segmenter
-from ..options import classes_from_args, open_models, style_from_args
-from ..video import VideoFileSink
+from ..media.frames import FrameSink
+from ..model import ModelSet
+from ..options import open_models, recipe_from_args
+from ..stats import Stats
+from ..styles import Transparent
 from .access import check_serve
 from .auth import Authenticator
 from .config import describe, resolve
+from .governor import Governor
 from .metrics import metrics_exporter
 from .options import LIVE
-from .pipeline import LiveSettings, Pipeline
 from .preview import PreviewHub, PreviewServer, healthy_while
+from .recording import Recording
+from .reopen import Reconnecting, open_with_retries
 from .snapshots import SnapshotSink
-from .sources import DEFAULT_CAMERA_SIZE, URL_SCHEMES, open_source, open_with_retries
+from .sources import DEFAULT_CAMERA_SIZE, URL_SCHEMES, LiveSource, open_source
+from .status import LiveStatus
 from .virtualcam import VirtualCameraSink
 
-STOP_GRACE = 1.0  # seconds a capture stage stuck in a stalled source is waited for when stopping
+STOP_GRACE = 1.0  # seconds a read stage stuck in a stalled source is waited for when stopping
 
 
 def log(message: str) -> None:
@@ -72,120 +82,189 @@ class Signals:
             signal.signal(signum, handler)
 
 
-def settings_from(opts: argparse.Namespace) -> LiveSettings:
-    style = style_from_args(opts)
-    if isinstance(style.background, core.Transparent):
+def settings_from(opts: argparse.Namespace) -> Settings:
+    recipe = recipe_from_args(opts, smooth=opts.smooth)
+    if isinstance(recipe.style.background, Transparent):
         raise InputError("a transparent background needs PNG images; a live stream cannot carry it")
-    return LiveSettings(class_ids=classes_from_args(opts), style=style,
-                    infer_every=opts.infer_every, smooth=opts.smooth, target_fps=opts.target_fps)
+    return Settings(recipe, infer_every=opts.infer_every, target_fps=opts.target_fps)
 
 
-def run(args: argparse.Namespace, opts: argparse.Namespace, settings: LiveSettings, signals: Signals) -> int:
+@dataclass
+class Outputs:
+    """Where the frames go: the recording, the virtual camera, snapshots, the preview's hub."""
+    all: list[FrameSink] = field(default_factory=list)
+    recording: Recording | None = None
+    snapshots: SnapshotSink | None = None
+    hub: PreviewHub | None = None
+
+    def close(self) -> list[str]:
+        """Close every output; the one-line reasons of those that failed."""
+        problems = []
+        for output in self.all:
+            try:
+                output.close()
+            except PibokehError as exc:
+                problems.append(str(exc))
+        return problems
+
+
+def run(args: argparse.Namespace, opts: argparse.Namespace, settings: Settings, signals: Signals) -> int:
     say = (lambda message: None) if opts.quiet else log
-    if opts.serve:  # where and to whom it serves is settled before the camera or the model is opened
-        check_serve(opts.serve, bool(opts.auth), bool(opts.no_auth))
+    check_early(opts)
     auth = Authenticator.from_file(opts.auth) if opts.serve and opts.auth else None
     models = open_models(opts)
+    stats = Stats()
+    source = open_camera(opts, models, signals, say, stats)
+    if source is None:
+        say("SIGTERM while opening the source: stopped")
+        return 0
+    model = models.pick(source.size[1], source.size[0])
+    say(f"model {model.path.name} ({model.family}) on {model.backend}, {model.threads} threads"
+        + (f", chosen from {len(models)} by the frame's aspect" if len(models) > 1 else ""))
+    outputs = open_outputs(opts, source, stats, say)
+    engine = Engine(source, models, outputs.all, settings, stats=stats, max_frames=opts.max_frames,
+                    duration=opts.duration)
+    status = LiveStatus(engine, thermal.Monitor(), outputs.recording)
+    governor = Governor(engine, status.heat, log)
+    state = {"opts": opts, "loaded": now_iso()}
+    server = None
+    interrupted = False
+    problems: list[str] = []
+    try:
+        server = serve(opts, auth, outputs, status, state)
+        engine.start()
+        governor.start()
+        if outputs.snapshots is not None and sys.stdin.isatty():
+            threading.Thread(target=_snapshot_on_enter, args=(outputs.snapshots,), daemon=True).start()
+        interrupted = watch_signals(args, state, engine, outputs, signals, say)
+    finally:
+        signals.shield()
+        governor.stop()
+        engine.join(read_timeout=STOP_GRACE)
+        if server is not None:
+            server.stop()
+        problems = outputs.close()
+    return summary(opts, engine, status, outputs, problems, stopped=signals.stop.is_set() or interrupted, say=say)
+
+
+def check_early(opts: argparse.Namespace) -> None:
+    """What can be refused before the camera or the model is opened: where and to whom it serves,
+    and a recording that would overwrite the input video."""
+    if opts.serve:
+        check_serve(opts.serve, bool(opts.auth), bool(opts.no_auth))
+    if opts.record and opts.source.startswith("video:") and \
+            Path(opts.source[6:]).resolve() == Path(opts.record).resolve():
+        raise InputError(f"--record {opts.record} would overwrite the input video; choose another file")
+
+
+def open_camera(opts: argparse.Namespace, models: ModelSet, signals: Signals, say: Callable[[str], None],
+                stats: Stats) -> Reconnecting | None:
+    """The source, opened with retries and reopened whenever it is lost; None if asked to stop first."""
     # A camera that can deliver a second, small stream (picamera2's lores) gets asked for exactly the
     # input size of the model that fits the requested frame: no resize on the Pi before inference.
     width, height = opts.size or DEFAULT_CAMERA_SIZE
     hint = models.pick(height, width).input_size
 
-    def reopen():
+    def reopen() -> LiveSource:
         if opts.source.startswith(URL_SCHEMES):
             say(f"{opts.source}: opening, waiting up to {opts.open_timeout:g} s for the stream to answer")
         return open_source(opts.source, opts.size, opts.fps, opts.loop, infer_size=(hint[1], hint[0]),
                            timeout=opts.open_timeout)
 
-    if opts.record and opts.source.startswith("video:") and \
-            Path(opts.source[6:]).resolve() == Path(opts.record).resolve():
-        raise InputError(f"--record {opts.record} would overwrite the input video; choose another file")
     try:
         source = open_with_retries(reopen, opts.retries, signals.stop, log=log)
     except InputError:
         if signals.stop.is_set():  # asked to stop while opening (or waiting to retry): a normal end
-            say("SIGTERM while opening the source: stopped")
-            return 0
+            return None
         raise
     say(f"source {source.name}: {source.size[0]}x{source.size[1]} at {source.fps:g} fps")
-    segmenter = models.pick(source.size[1], source.size[0])
-    say(f"model {segmenter.path.name} ({segmenter.family}) on {segmenter.backend}, {segmenter.threads} threads"
-        + (f", chosen from {len(models)} by the frame's aspect" if len(models) > 1 else ""))
-    outputs: list[FrameSink] = []
-    snapshots = hub = server = recording = None
+    return Reconnecting(source, reopen, retries=opts.retries, log=log, stats=stats)
+
+
+def open_outputs(opts: argparse.Namespace, source: LiveSource, stats: Stats, say: Callable[[str], None]) -> Outputs:
+    """The outputs the options ask for; on any failure the ones already open are discarded."""
+    outputs = Outputs()
     try:
-        if opts.record:  # fragmented MP4 under its final name, timed by the wall clock
-            recording = VideoFileSink(opts.record, source.fps, source.size, codec=opts.codec, live=True)
-            outputs.append(recording)
+        if opts.record:  # fragmented MP4 under its final name, timed by the wall clock, encoded in its own thread
+            outputs.recording = Recording(opts.record, source.fps, source.size, codec=opts.codec,
+                                          skips=source.skips_frames, record=stats.record)
+            outputs.all.append(outputs.recording)
         if opts.virtual_camera:
-            outputs.append(VirtualCameraSink(opts.virtual_camera, source.fps, source.size))
-            say(f"virtual camera {outputs[-1].device}")
+            outputs.all.append(VirtualCameraSink(opts.virtual_camera, source.fps, source.size))
+            say(f"virtual camera {outputs.all[-1].device}")
         if opts.snapshot_dir:
-            snapshots = SnapshotSink(opts.snapshot_dir, opts.snapshot_every)
-            outputs.append(snapshots)
+            outputs.snapshots = SnapshotSink(opts.snapshot_dir, opts.snapshot_every)
+            outputs.all.append(outputs.snapshots)
         if opts.serve:
-            hub = PreviewHub()
-            outputs.append(hub)
+            outputs.hub = PreviewHub(on_encode=lambda seconds: stats.record("encode", seconds))
+            outputs.all.append(outputs.hub)
     except BaseException:
-        for output in outputs:
+        for output in outputs.all:
             output.abort()
         source.close()
         raise
-    pipeline = Pipeline(source, segmenter, settings, outputs, reopen=reopen, max_frames=opts.max_frames,
-                        duration=opts.duration, retries=opts.retries, log=log, recording=recording)
-    state = {"opts": opts, "loaded": now_iso()}
-    interrupted = False
+    return outputs
+
+
+def serve(opts: argparse.Namespace, auth: Authenticator | None, outputs: Outputs, status: LiveStatus,
+          state: dict[str, Any]) -> PreviewServer | None:
+    """The preview server, started, when --serve asks for one."""
+    if outputs.hub is None:
+        return None
+    engine = status.engine
+    server = PreviewServer(opts.serve, outputs.hub, status.snapshot, lambda: describe(state["opts"], state["loaded"]),
+                           max_clients=opts.max_clients, auth=auth, allow_anyone=bool(opts.no_auth),
+                           allow_hosts=opts.allow_hosts or (),
+                           healthy=healthy_while(lambda: engine.stats.last_output, lambda: engine.running))
+    server.metrics = metrics_exporter(status, server)
+    server.start()
+    log(f"serving {server.url}")  # always shown: it is how a user (or a test) finds the page
+    return server
+
+
+def watch_signals(args: argparse.Namespace, state: dict[str, Any], engine: Engine, outputs: Outputs,
+                  signals: Signals, say: Callable[[str], None]) -> bool:
+    """Until the engine ends: act on SIGTERM, SIGHUP and SIGUSR1. True when Ctrl-C ended it."""
     try:
-        if hub is not None:
-            server = PreviewServer(opts.serve, hub, pipeline.snapshot, lambda: describe(state["opts"], state["loaded"]),
-                                   max_clients=opts.max_clients, auth=auth, allow_anyone=bool(opts.no_auth),
-                                   allow_hosts=opts.allow_hosts or (),
-                                   healthy=healthy_while(lambda: pipeline.stats.last_output, lambda: pipeline.running))
-            server.metrics = metrics_exporter(pipeline, server)
-            hub.on_encode = lambda seconds: pipeline.stats.record("encode", seconds)
-            server.start()
-            log(f"serving {server.url}")  # always shown: it is how a user (or a test) finds the page
-        pipeline.start()
-        if snapshots is not None and sys.stdin.isatty():
-            threading.Thread(target=_snapshot_on_enter, args=(snapshots,), daemon=True).start()
-        while not pipeline.wait(0.2):
+        while not engine.wait(0.2):
             if signals.stop.is_set():
                 say("SIGTERM: finishing")
-                break
+                return False
             if signals.reload.is_set():
                 signals.reload.clear()
-                _reload(args, state, pipeline, snapshots)
+                reload(args, state, engine, outputs.snapshots)
             if signals.snapshot.is_set():
                 signals.snapshot.clear()
-                if snapshots is not None:
-                    snapshots.request()
+                if outputs.snapshots is not None:
+                    outputs.snapshots.request()
     except KeyboardInterrupt:
-        interrupted = True
         say("interrupted: finishing")
-    finally:
-        signals.shield()
-        pipeline.join(capture_timeout=STOP_GRACE)
-        if server is not None:
-            server.stop()
-        for output in outputs:
-            output.close()
-    stats = pipeline.snapshot()
+        return True
+    return False
+
+
+def summary(opts: argparse.Namespace, engine: Engine, status: LiveStatus, outputs: Outputs, problems: list[str],
+            stopped: bool, say: Callable[[str], None]) -> int:
+    """The last line(s), and the exit code: 1 when the engine or an output failed, or the source gave nothing."""
+    stats = status.snapshot()
     elapsed = max(stats["uptime_s"], 1e-6)
-    summary = (f"{stats['frames_out']} frames in {elapsed:.1f} s ({stats['frames_out'] / elapsed:.1f} fps out), "
-               f"{stats['dropped']} dropped, {stats['inferences']} inferences")
-    if opts.record:
-        summary += f"; recorded {opts.record}" if opts.record.exists() else "; nothing recorded"
-    if snapshots is not None and snapshots.saved:
-        summary += f"; {len(snapshots.saved)} snapshots in {opts.snapshot_dir}"
-    if pipeline.error:
-        log(f"error: {pipeline.error}")
-        log(summary)
+    line = (f"{stats['frames_out']} frames in {elapsed:.1f} s ({stats['frames_out'] / elapsed:.1f} fps out), "
+            f"{stats['dropped']} dropped, {stats['inferences']} inferences")
+    if outputs.recording is not None:
+        line += f"; recorded {opts.record}" if outputs.recording.path.exists() else "; nothing recorded"
+    if outputs.snapshots is not None and outputs.snapshots.saved:
+        line += f"; {len(outputs.snapshots.saved)} snapshots in {opts.snapshot_dir}"
+    errors = ([engine.error] if engine.error else []) + problems
+    if errors:
+        for error in errors:
+            log(f"error: {error}")
+        log(line)
         return 1
-    if stats["frames_in"] == 0 and not signals.stop.is_set() and not interrupted:
-        log(f"error: {source.name}: delivered no frame at all")
-        log(summary)
+    if stats["frames_in"] == 0 and not stopped:
+        log(f"error: {engine.source.name}: delivered no frame at all")
+        log(line)
         return 1
-    say(summary)
+    say(line)
     return 0  # stopping a live command by Ctrl-C or SIGTERM is its normal end
 
 
@@ -194,43 +273,41 @@ def _snapshot_on_enter(snapshots: SnapshotSink) -> None:
         snapshots.request()
 
 
-def try_settings(segmenter: Segmenter, settings: LiveSettings, size: tuple[int, int]) -> None:
-    """One test frame of the source's (width, height) through the model and the look: what a new
-    configuration would do to the first live frame, done before it is swapped in."""
-    frame = np.full((size[1], size[0], 3), 128, np.uint8)
-    mask = core.frame_mask(segmenter.predict(frame), settings.class_ids, frame.shape[:2])
-    core.compose(frame, mask, settings.style)
+def try_settings(models: ModelSet, settings: Settings, size: tuple[int, int]) -> None:
+    """One test frame of the source's (width, height) through the chain: what a new configuration
+    would do to the first live frame, done before it is swapped in."""
+    Chain(models, settings.recipe)(np.full((size[1], size[0], 3), 128, np.uint8))
 
 
-def _reload(args: argparse.Namespace, state: dict[str, Any], pipeline: Pipeline,
-            snapshots: SnapshotSink | None) -> None:
+def reload(args: argparse.Namespace, state: dict[str, Any], engine: Engine, snapshots: SnapshotSink | None) -> None:
     """Re-read the config file and the model, check the whole new configuration on a test frame,
     then apply what can change live; on any error keep running on the old settings."""
     old = state["opts"]
     try:
         new = resolve(args)
         settings = settings_from(new)
-        width, height = pipeline.source.size
-        segmenter = open_models(new).pick(height, width)
-        try_settings(segmenter, settings, (width, height))
+        models = open_models(new)
+        try_settings(models, settings, engine.source.size)
     except PibokehError as exc:
-        pipeline.stats.reloads_failed += 1
+        engine.stats.reloads_failed += 1
         log(f"reload failed, still running with the previous settings: {_one_line(exc)}")
         return
     except Exception as exc:  # whatever the new settings break (OpenCV, memory, a bug) must not end the service
-        pipeline.stats.reloads_failed += 1
+        engine.stats.reloads_failed += 1
         log(f"reload failed, still running with the previous settings: {type(exc).__name__}: {_one_line(exc)}")
         return
     fixed = sorted(k.replace("_", "-") for k in vars(new) if k not in LIVE and getattr(new, k) != getattr(old, k))
     if fixed:
         log(f"reload: {', '.join(fixed)} changed; that takes a restart")
-    pipeline.update(settings, segmenter)
+    engine.update(settings, models)
     if snapshots is not None:
         snapshots.every = new.snapshot_every
     state["opts"] = argparse.Namespace(**{k: (getattr(new, k) if k in LIVE else getattr(old, k)) for k in vars(old)})
     state["loaded"] = now_iso()
-    log(f"reloaded: model {segmenter.path.name}, classes {','.join(map(str, settings.class_ids))}, "
-        f"infer every {settings.infer_every}, smooth {settings.smooth:g}")
+    width, height = engine.source.size
+    recipe = settings.recipe
+    log(f"reloaded: model {models.pick(height, width).path.name}, classes {','.join(map(str, recipe.class_ids))}, "
+        f"infer every {settings.infer_every}, smooth {recipe.smooth:g}")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from ..files import ensure_folder
-from ..frames import FrameSink
-from ..images import write_image
+from ..media.frames import FrameSink
+from ..media.images import write_image
 
 
 class SnapshotSink(FrameSink):
@@ -26,7 +26,7 @@ class SnapshotSink(FrameSink):
     def request(self) -> None:
         self._wanted.set()
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, pts: int | None = None) -> None:
         now = time.monotonic()
         due = self.every > 0 and now - self._last >= self.every
         if not (due or self._wanted.is_set()):

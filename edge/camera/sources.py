@@ -1,39 +1,36 @@
 """Live frame sources: the Pi camera (picamera2), USB/V4L2 cameras and network streams (OpenCV),
 and a video file played as if it were live.
 
-All are `FrameSource`s yielding BGR uint8 frames. `read_frames` adds an optional small copy of the
-same frame for inference (the Pi camera's `lores` stream); the pipeline falls back to the main frame.
-A live source that stops delivering raises `SourceLost`, so the pipeline can reopen it.
+All are `FrameSource`s yielding BGR uint8 frames. `next_frame` adds an optional small copy of the
+same frame for inference (the Pi camera's `lores` stream; the chain falls back to the main frame)
+and the camera's metadata. A live source that stops delivering raises `SourceLost`; wrapped in
+`Reconnecting`, it is opened again (with retries) without the engine noticing more than a pause.
 
     open_source("picamera2:0", size=(1280, 720), fps=30)
     open_source("opencv:/dev/video0")        # or opencv:0
     open_source("video:clip.mp4", loop=True)  # paced at the clip's frame rate
     open_source("rtsp://camera.local/stream", timeout=10)
 
-Opening can block (a network stream that accepts and never answers; a camera that hangs), so
-`open_with_retries` runs each attempt in a worker thread that the caller can abandon when asked to
-stop: SIGTERM never waits for a stalled stream.
+Opening one that may not be there yet, or again once it is lost, is `reopen.py`'s.
 """
 from __future__ import annotations
 
 import importlib
-import threading
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..frames import FrameSource
-from ..images import to_bgr8
+from ..media.frames import Frame, FrameSource
+from ..media.images import to_bgr8
+from ..media.video import VideoFileSource
 from ..model import aspect_matches
-from ..video import VideoFileSource
 
 Size = Optional[tuple[int, int]]  # (width, height)
 
-MAX_RETRY_WAIT = 30.0  # seconds: a camera plugged back in is found within half a minute
 LORES_MAX_WIDTH = 640  # inference runs at <= 513 px: a bigger lores only costs copies
 DEFAULT_CAMERA_SIZE = (1280, 720)  # picamera2's main stream when no --size is given
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
@@ -44,20 +41,11 @@ class SourceLost(InputError):
     """A live source that was open has stopped delivering frames (unplugged, stream dropped)."""
 
 
-class OpenAbandoned(InputError):
-    """Opening a source was given up because the command was asked to stop (SIGTERM, Ctrl-C)."""
-
-
 class LiveSource(FrameSource):
-    """A FrameSource that can also hand over a small copy of each frame for inference."""
+    """A FrameSource of a camera or stream: it does not wait, so a frame not taken in time is gone."""
 
     name: str = "source"
-    skips_frames = True  # a camera does not wait: a frame not taken in time is gone
-
-    def read_frames(self) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """(frame, small frame or None) or None at the end of a finite source."""
-        frame = self.read()
-        return None if frame is None else (frame, None)
+    skips_frames = True
 
 
 def fit(frame: np.ndarray, size: Size) -> np.ndarray:
@@ -240,17 +228,17 @@ class Picamera2Source(LiveSource):
         self._names = ["main", "lores"] if self.lores else ["main"]
         self._closed = False
 
-    def read_frames(self) -> tuple[np.ndarray, np.ndarray | None]:
+    def next_frame(self) -> Frame:
         try:
-            arrays, _metadata = self._cam.capture_arrays(self._names)
+            arrays, metadata = self._cam.capture_arrays(self._names)
         except Exception as exc:
             raise SourceLost(f"{self.name}: capture failed ({_first_line(exc)})") from None
         main = arrays[0][:, : self.size[0], :3]  # rows may be padded to the stride
         small = yuv420_to_bgr(arrays[1], self.lores) if self.lores else None
-        return np.ascontiguousarray(main), small
+        return Frame(np.ascontiguousarray(main), small, metadata=metadata)
 
     def read(self) -> np.ndarray:
-        return self.read_frames()[0]
+        return self.next_frame().image
 
     def close(self) -> None:
         if self._closed:  # the pipeline closes a lost camera, then again on exit
@@ -295,63 +283,3 @@ def open_source(spec: str, size: Size = None, fps: float | None = None, loop: bo
         return VideoPlayback(rest, size, fps, loop)
     raise InputError(f"--source {spec}: unknown source; use picamera2[:N], opencv:N, opencv:/dev/videoN, "
                      "video:PATH or an rtsp:// or http:// URL")
-
-
-def open_with_retries(open_fn: Callable[[], LiveSource], retries: int, stop: threading.Event,
-                      backoff: float = 0.5, log: Callable[[str], None] = lambda message: None) -> LiveSource:
-    """open_fn(), tried again up to `retries` times with doubling waits from `backoff` seconds
-    (at most MAX_RETRY_WAIT) while it raises InputError (a camera still booting, busy, or being plugged back in).
-    Raises the last InputError; gives up early once `stop` is set (OpenAbandoned while an attempt
-    is still blocked: that attempt's thread is left to finish on its own and close what it opened)."""
-    delay = backoff
-    for attempt in range(1, retries + 2):
-        try:
-            return open_abandonable(open_fn, stop)
-        except OpenAbandoned:
-            raise
-        except InputError as exc:
-            if attempt > retries or stop.is_set():
-                raise
-            log(f"{exc}; retrying in {delay:g} s ({attempt}/{retries})")
-            if stop.wait(delay):
-                raise
-            delay = min(2 * delay, MAX_RETRY_WAIT)
-    raise AssertionError("unreachable")
-
-
-def open_abandonable(open_fn: Callable[[], LiveSource], stop: threading.Event, poll: float = 0.05) -> LiveSource:
-    """open_fn() in a worker thread, waited for until it returns or `stop` is set.
-
-    A blocked open (a stream that never answers, a hanging driver) cannot be interrupted from Python;
-    waiting for it here instead would keep SIGTERM waiting too. An abandoned attempt closes the source
-    it opens late, so nothing stays open.
-    """
-    done = threading.Event()
-    lock = threading.Lock()
-    result: dict[str, object] = {}
-
-    def attempt() -> None:
-        try:
-            source = open_fn()
-        except BaseException as exc:  # handed to the waiting thread, which raises it there
-            with lock:
-                result["error"] = exc
-        else:
-            with lock:
-                result["source"] = source
-                abandoned = result.get("abandoned", False)
-            if abandoned:
-                source.close()
-        finally:
-            done.set()
-
-    threading.Thread(target=attempt, name="pibokeh-open", daemon=True).start()
-    while not done.wait(poll):
-        if stop.is_set():
-            with lock:
-                if "source" not in result and "error" not in result:
-                    result["abandoned"] = True
-                    raise OpenAbandoned("stopped while opening the source")
-    if "error" in result:
-        raise result["error"]  # type: ignore[misc]
-    return result["source"]  # type: ignore[return-value]

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..frames import FrameSink
-from ..images import to_bgr8
+from ..media.frames import FrameSink
+from ..media.images import to_bgr8
 
 MODPROBE = "sudo modprobe v4l2loopback exclusive_caps=1"
 
@@ -39,7 +39,7 @@ class VirtualCameraSink(FrameSink):
             raise InputError(f"--virtual-camera {device or 'auto'}: {words}; load the module with: {MODPROBE}") from None
         self.device = self._cam.device
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, pts: int | None = None) -> None:
         frame = to_bgr8(frame)
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)

@@ -8,11 +8,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import encoders, thermal
+from .. import thermal
 from ..bench import (
     DEFAULT_SIZE,
     ENCODE_SIZES,
-    Work,
     bench,
     describe_style,
     format_encoders,
@@ -23,15 +22,15 @@ from ..bench import (
     prepare_frames,
     time_encoders,
 )
-from ..model_search import resolve_models
+from ..media import encoders
+from ..model.search import resolve_models
 from ..options import (
     add_model_options,
     add_style_options,
-    classes_from_args,
     frame_size,
     int_in,
     positive_int,
-    style_from_args,
+    recipe_from_args,
     thread_count,
 )
 
@@ -78,21 +77,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.encoders:
         return cmd_encoders(args)
     args.frames = args.frames or 20
-    style = style_from_args(args)
-    work = Work(classes_from_args(args), style)
+    recipe = recipe_from_args(args)
     models = resolve_models(args.model)
     failed: list[tuple[Path, str]] = []
     with tempfile.TemporaryDirectory(prefix="pibokeh-bench-") as tmp:
         frames = prepare_frames(args.input, args.size, args.frames + args.warmup, Path(tmp))
         before = thermal.read()  # a throttled Pi gives lower figures: the report says so
         try:
-            runs = bench(models, frames, work, args.frames, args.warmup, args.threads or [None],
+            runs = bench(models, frames, recipe, args.frames, args.warmup, args.threads or [None],
                          args.backend, on_error=lambda model, reason: failed.append((model, reason)))
         finally:
             frames.close()
         after = thermal.read()
     result = {"host": host(), "input": frames.describe, "size": list(frames.size), "frames": args.frames,
-              "warmup": args.warmup, "classes": list(work.class_ids), "background": describe_style(style),
+              "warmup": args.warmup, "classes": list(recipe.class_ids), "background": describe_style(recipe.style),
               "heat": heat(before, after),
               "runs": runs, "failed": [{"model": str(m), "reason": r} for m, r in failed],
               "peak_rss_mb": round(peak_rss_mb(), 1)}

@@ -6,17 +6,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import batch, core, encoders
+from .. import batch
 from ..files import ensure_folder
-from ..options import (
-    add_classes,
-    add_model_options,
-    add_quiet,
-    add_style_options,
-    classes_from_args,
-    open_models,
-    style_from_args,
-)
+from ..media import encoders
+from ..options import add_classes, add_model_options, add_quiet, add_style_options, open_models, recipe_from_args
 from ..stopping import Stopped, stop_on_signals
 
 INPUTS_HELP = (". INPUTs are image files, folders (searched recursively for images) and video files "
@@ -50,30 +43,21 @@ def register(sub: Any) -> None:
 
 
 def cmd_blur(args: argparse.Namespace) -> int:
-    ids = classes_from_args(args)
-    style = style_from_args(args)
-    ensure_folder(args.output)
-    models = open_models(args)
-    return _run(args, lambda image: batch.blur_frame(models.pick(*image.shape[:2]), image, ids, style),
-                transparent=isinstance(style.background, core.Transparent), mask=False)
+    return _run(args, masks=False)
 
 
 def cmd_mask(args: argparse.Namespace) -> int:
-    ids = classes_from_args(args)
+    return _run(args, masks=True)
+
+
+def _run(args: argparse.Namespace, masks: bool) -> int:
+    recipe = recipe_from_args(args)
     ensure_folder(args.output)
-    models = open_models(args)
-    return _run(args, lambda image: batch.mask_frame(models.pick(*image.shape[:2]), image, ids),
-                transparent=False, mask=True)
-
-
-def _run(args: argparse.Namespace, frame_fn: batch.FrameFn, transparent: bool, mask: bool) -> int:
-    video = batch.VideoOutput(args.codec, args.frames_as_png)
-    if not args.frames_as_png:
-        encoders.choose(args.codec, alpha=transparent)  # a --codec that cannot work fails once, up front
+    job = batch.Job(open_models(args), recipe, masks=masks, video=batch.VideoOutput(args.codec, args.frames_as_png))
+    job.video.check(job.transparent)  # a --codec that cannot work fails once, up front
     try:
         with stop_on_signals():
-            report = batch.run(args.inputs, args.output, frame_fn, transparent=transparent, mask=mask,
-                               quiet=args.quiet, video_output=video,
+            report = batch.run(args.inputs, args.output, job, quiet=args.quiet,
                                log=lambda line: print(f"pibokeh: warning: {line}", file=sys.stderr))
     except Stopped as stop:
         print(f"pibokeh: stopped by {stop}; the unfinished output was discarded", file=sys.stderr)

@@ -5,8 +5,8 @@ import argparse
 import json
 from typing import Any
 
-from .. import encoders
-from ..compute import describe_macs
+from ..media import encoders
+from ..model.compute import describe_macs
 from ..options import add_model_options, open_models
 
 
@@ -29,6 +29,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         for key in ("model", "family", "backend", "threads", "output_kind"):
             print(f"{key:<12}{info[key]}")
         for key in ("input", "output"):
+            if key not in info:  # a backend without tensors to show (an accelerator's own format)
+                continue
             t = info[key]
             quant = t["quantization"]
             q = f"  scale {quant['scale']:.6g} zero point {quant['zero_point']}" if quant else ""

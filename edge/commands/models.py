@@ -6,11 +6,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import registry
-from ..compute import describe_macs
 from ..errors import PibokehError
-from ..model import Segmenter
-from ..model_search import default_models, search
+from ..model import open_model, registry
+from ..model.compute import describe_macs
+from ..model.search import default_models, search
 from ..options import add_quiet
 from ..progress import Progress
 
@@ -55,7 +54,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def _shape(path: Path) -> str:
     """'513x289, output stride 16, 0.98 GMAC' (input width x height), or why it cannot be read."""
     try:
-        seg = Segmenter(path, threads=1)
+        seg = open_model(path, threads=1)
     except PibokehError as exc:
         return f"unusable: {str(exc).removeprefix(f'{path}: ')}"
     height, width = seg.input_size

@@ -7,10 +7,13 @@ import time
 import numpy as np
 import pytest
 from pibokeh.camera.adaptive import HIGHEST, HOLD_S, SHORTFALL, THROTTLED_MAX, Measured, next_infer_every, predicted_fps
-from pibokeh.camera.pipeline import LiveSettings, Pipeline
+from pibokeh import thermal
+from pibokeh.camera.governor import Governor
 from pibokeh.camera.sources import LiveSource
-from pibokeh.frames import FrameSink
-from pibokeh.model import Segmenter
+from pibokeh.camera.status import LiveStatus
+from pibokeh.engine import Engine, Settings
+from pibokeh.media.frames import FrameSink
+from pibokeh.model import TFLiteBackend, open_model
 
 from tests.conftest import TINY
 
@@ -99,17 +102,17 @@ def test_a_measured_rate_below_the_prediction_is_corrected_for():
 
 # ---- the real pipeline, with a model slowed by a sleep ----------------------------------------------
 
-class SlowSegmenter(Segmenter):
-    """The tiny model behind the Segmenter interface, taking `delay` seconds more per frame
+class SlowSegmenter(TFLiteBackend):
+    """The tiny model behind the backend interface, taking `delay` seconds more per frame
     (like a big model on a Pi: the sleep holds no CPU, so a busy test machine barely changes it)."""
 
     def __init__(self, delay: float):
         super().__init__(TINY, threads=1)
         self.delay = delay
 
-    def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
+    def infer(self, rgb: np.ndarray) -> np.ndarray:
         time.sleep(self.delay)
-        return super().predict(frame_bgr)
+        return super().infer(rgb)
 
 
 class Camera(LiveSource):
@@ -130,7 +133,7 @@ class Count(FrameSink):
     def __init__(self):
         self.frames = 0
 
-    def write(self, frame):
+    def write(self, frame, pts=None):
         self.frames += 1
 
 
@@ -151,8 +154,11 @@ def wait_until(predicate, timeout: float) -> float:
 def test_target_fps_raises_infer_every_for_a_slow_model_then_holds_the_rate_and_lowers_it_with_room():
     sink = Count()
     logs: list[str] = []
-    pipeline = Pipeline(Camera(30), SlowSegmenter(0.12), LiveSettings(target_fps=15), [sink], log=logs.append)
-    pipeline.start()
+    engine = Engine(Camera(30), SlowSegmenter(0.12), [sink], Settings(target_fps=15))
+    pipeline = LiveStatus(engine)
+    governor = Governor(engine, thermal.Monitor(), logs.append)
+    engine.start()
+    governor.start()
     try:
         took = wait_until(lambda: pipeline.snapshot()["infer_every"] >= 2, timeout=15)
         assert took < 8, f"infer-every rose only after {took:.1f} s"  # "within a few seconds"
@@ -163,18 +169,22 @@ def test_target_fps_raises_infer_every_for_a_slow_model_then_holds_the_rate_and_
         assert stats["target_fps"] == 15 and stats["adjustments"] >= 1
         assert any(line.startswith("target 15 fps: infer every") for line in logs)
         # the model becomes fast (a reload to a smaller model): there is room, infer-every comes down
-        pipeline.update(segmenter=Segmenter(TINY, threads=1))
+        engine.update(models=open_model(TINY, threads=1))
         wait_until(lambda: pipeline.snapshot()["infer_every"] == 1, timeout=30)
     finally:
-        pipeline.join()
-    assert pipeline.error is None
+        governor.stop()
+        engine.join()
+    assert engine.error is None
 
 
 def test_without_a_target_infer_every_stays_as_given():
     sink = Count()
-    pipeline = Pipeline(Camera(30), SlowSegmenter(0.1), LiveSettings(infer_every=2), [sink])
-    pipeline.start()
+    engine = Engine(Camera(30), SlowSegmenter(0.1), [sink], Settings(infer_every=2))
+    governor = Governor(engine, thermal.Monitor())
+    engine.start()
+    governor.start()
     time.sleep(HOLD_S + 1.5)
-    pipeline.join()
-    stats = pipeline.snapshot()
+    governor.stop()
+    engine.join()
+    stats = LiveStatus(engine).snapshot()
     assert stats["infer_every"] == 2 and stats["adjustments"] == 0 and stats["target_fps"] is None

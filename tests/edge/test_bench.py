@@ -9,8 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from pibokeh import batch, bench, core
-from pibokeh.model import Segmenter
+import pibokeh
+from pibokeh import bench, core
+from pibokeh import styles
+from pibokeh.chain import Chain, Recipe
+from pibokeh.model import open_model
 from pibokeh.options import frame_size
 
 from tests.conftest import CORAL, CORAL_DM05, FLOAT257, TINY, TINY_LABELS, VIDEO, need
@@ -87,17 +90,20 @@ def test_table_for_people(pibokeh):
     assert "infer ms" in proc.stdout  # the comparison table of several runs
 
 
-@pytest.mark.parametrize("style", [core.Style(), core.Style(exact=True, feather=9),
-                                   core.Style(core.Color((0, 255, 0))), core.Style(core.Transparent(), feather=5)],
+@pytest.mark.parametrize("style", [styles.Style(), styles.Style(exact=True, feather=9),
+                                   styles.Style(styles.Color((0, 255, 0))), styles.Style(styles.Transparent(), feather=5)],
                          ids=["blur", "exact-feather", "colour", "transparent"])
 def test_timed_stages_are_the_blur_pipeline(style):
-    """The bench times `pibokeh blur`'s functions: the same mask and the same output frame."""
-    seg = Segmenter(TINY, threads=1)
+    """The bench times the chain `pibokeh blur` runs, every stage of it: the same mask and output frame
+    as the Python API's (which the command calls), and a time for each stage."""
+    seg = open_model(TINY, threads=1)
     frame = scene((480, 270), 2)[0]
-    times, mask, out = bench.time_stages(seg, frame, bench.Work((15,), style))
+    clock = bench.StageClock()
+    times, mask, out = bench.time_stages(Chain(seg, Recipe((15,), style), clock.record), frame, clock)
     assert len(times) == len(bench.STAGES) - 1 and all(t > 0 for t in times)
-    assert np.array_equal(mask, batch.mask_frame(seg, frame, [15])) and mask.any()
-    assert np.array_equal(out, batch.blur_frame(seg, frame, [15], style))
+    assert np.array_equal(mask, pibokeh.mask(frame, seg)) and mask.any()
+    assert np.array_equal(out, pibokeh.blur(frame, seg, background=style.background, feather=style.feather,
+                                            exact=style.exact))
 
 
 def test_synthetic_frames_are_deterministic_pictures():

@@ -20,8 +20,8 @@ from pibokeh.camera.sources import (
     yuv420_to_bgr,
 )
 from pibokeh.errors import InputError
-from pibokeh.model import Segmenter
-from pibokeh.video import VideoFileSink
+from pibokeh.model import open_model
+from pibokeh.media.video import VideoFileSink
 
 from tests.conftest import TINY, VIDEO, need
 from tests.helpers import scene
@@ -123,7 +123,7 @@ def test_yuv420_with_padded_rows_converts_like_without(fake_picamera2):
 
 def test_picamera2_lores_asks_for_the_models_input(fake_picamera2):
     source = open_source("picamera2", size=(1280, 720), fps=120, infer_size=(513, 289))
-    main, small = source.read_frames()
+    frame = source.next_frame(); main, small = frame.image, frame.small
     assert source._cam.camera_config["lores"] == {"size": (512, 288), "format": "YUV420"}
     assert small.shape == (288, 512, 3) and main.shape == (720, 1280, 3)
     source.close()
@@ -143,7 +143,7 @@ def test_picamera2_main_is_bgr_and_lores_is_converted_from_yuv(fake_picamera2, m
     scene[:, 640:] = (0, 0, 255)    # red right half
     monkeypatch.setattr(fake_picamera2.Picamera2, "_scene", lambda self: scene)
     source = open_source("picamera2", size=(1280, 720), fps=120)
-    main, small = source.read_frames()
+    frame = source.next_frame(); main, small = frame.image, frame.small
     assert source._cam.camera_config["main"]["format"] == "RGB888"
     assert source._cam.camera_config["lores"] == {"size": (640, 360), "format": "YUV420"}
     assert main.shape == (720, 1280, 3) and np.array_equal(main, scene)
@@ -157,7 +157,7 @@ def test_picamera2_main_is_bgr_and_lores_is_converted_from_yuv(fake_picamera2, m
 
 def test_picamera2_without_lores_for_small_frames(fake_picamera2):
     source = open_source("picamera2:0", size=(640, 480), fps=120)
-    main, small = source.read_frames()
+    frame = source.next_frame(); main, small = frame.image, frame.small
     assert small is None and main.shape == (480, 640, 3)
     assert "lores" not in source._names
     source.close()
@@ -196,13 +196,13 @@ def test_picamera2_not_installed_says_how_to_get_it(monkeypatch):
 def test_lores_inference_agrees_with_main(fake_picamera2, monkeypatch, clip):
     """The lores path (YUV -> BGR, smaller) must give the same person mask as the full frame."""
     monkeypatch.setenv("FAKE_PICAMERA2_VIDEO", str(clip))
-    seg = Segmenter(TINY, threads=2)
+    seg = open_model(TINY, threads=2)
     source = open_source("picamera2", size=(1280, 720), fps=120)
     for _ in range(30):
-        main, small = source.read_frames()
+        frame = source.next_frame(); main, small = frame.image, frame.small
     source.close()
     from_main = seg.classes(main) == 15
-    from_lores = cv2.resize(seg.predict(small), (1280, 720), interpolation=cv2.INTER_NEAREST) == 15
+    from_lores = cv2.resize(seg.segment(small), (1280, 720), interpolation=cv2.INTER_NEAREST) == 15
     iou = (from_main & from_lores).sum() / max((from_main | from_lores).sum(), 1)
     assert from_main.mean() > 0.1 and iou > 0.9
 
@@ -241,7 +241,7 @@ def test_opencv_reads_an_http_mjpeg_stream_and_notices_when_it_ends():
 
 
 def test_retries_double_the_wait_up_to_a_cap_then_give_the_last_error():
-    from pibokeh.camera.sources import MAX_RETRY_WAIT, open_with_retries
+    from pibokeh.camera.reopen import MAX_RETRY_WAIT, open_with_retries
 
     class Clock:  # records the waits instead of sleeping
         def __init__(self):

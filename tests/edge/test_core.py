@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 from pibokeh import core
+from pibokeh import styles
 
 
 def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None, peak: float = 255.0) -> float:
@@ -86,7 +87,7 @@ def test_no_halo_the_person_does_not_bleed_into_the_background():
     def bleed(out: np.ndarray) -> float:
         return float(np.abs(out[ring].astype(int) - (40, 160, 40)).mean())
 
-    plain = core.compose(img, red_person, core.Style(exact=True))
+    plain = core.compose(img, red_person, styles.Style(exact=True))
     clean = core.compose(img, red_person)
     assert bleed(plain) > 20  # the reference blur does bleed: the test can see a halo
     assert bleed(clean) < 2
@@ -109,14 +110,14 @@ def test_exact_path_is_the_reference_blend():
     img = scene(120, 160)
     mask = person_mask(120, 160)
     expected = np.where(mask[..., None] == 255, img, cv2.GaussianBlur(img, (251, 251), 0))
-    assert np.array_equal(core.compose(img, mask, core.Style(exact=True)), expected)
+    assert np.array_equal(core.compose(img, mask, styles.Style(exact=True)), expected)
 
 
 def test_feathered_edge_is_soft_but_keeps_the_interior():
     img = np.full((200, 200, 3), 200, np.uint8)
     mask = np.zeros((200, 200), np.uint8)
     mask[:, 100:] = 255
-    out = core.compose(img, mask, core.Style(background=core.Color((50, 50, 50)), feather=31))
+    out = core.compose(img, mask, styles.Style(background=styles.Color((50, 50, 50)), feather=31))
     row = out[100, :, 0].astype(int)
     assert row[190] == 200 and row[10] == 50  # far from the edge: untouched / pure background
     assert 50 < row[100] < 200 and 50 < row[99] < 200  # at the edge: a mix
@@ -126,7 +127,7 @@ def test_feathered_edge_is_soft_but_keeps_the_interior():
 def test_solid_colour_background():
     img = scene(90, 120)
     mask = person_mask(90, 120)
-    out = core.compose(img, mask, core.Style(background=core.Color((10, 20, 30))))
+    out = core.compose(img, mask, styles.Style(background=styles.Color((10, 20, 30))))
     assert np.all(out[mask == 0] == (10, 20, 30))
     assert np.array_equal(out[mask == 255], img[mask == 255])
 
@@ -140,14 +141,14 @@ def test_replacement_image_is_scaled_to_cover_and_centre_cropped():
     behind[:, 250:] = (0, 0, 255)
     img = np.zeros((100, 100, 3), np.uint8)
     mask = np.zeros((100, 100), np.uint8)
-    out = core.compose(img, mask, core.Style(background=core.Replace(behind)))
+    out = core.compose(img, mask, styles.Style(background=styles.Replace(behind)))
     assert np.all(out == (0, 255, 0))
 
 
 def test_transparent_background_puts_the_mask_in_alpha():
     img = scene(60, 80)
     mask = person_mask(60, 80)
-    out = core.compose(img, mask, core.Style(background=core.Transparent()))
+    out = core.compose(img, mask, styles.Style(background=styles.Transparent()))
     assert out.shape == (60, 80, 4)
     assert np.array_equal(out[..., 3], mask)
     assert np.array_equal(out[..., :3], img)
@@ -158,7 +159,7 @@ def test_grayscale_16bit_rgba_and_odd_sizes_keep_their_format():
     gray = scene(101, 77)[..., 0]
     assert core.compose(gray, mask).shape == (101, 77)
     deep = scene(101, 77).astype(np.uint16) * 257
-    out16 = core.compose(deep, mask, core.Style(background=core.Color((255, 0, 0))))
+    out16 = core.compose(deep, mask, styles.Style(background=styles.Color((255, 0, 0))))
     assert out16.dtype == np.uint16 and np.all(out16[mask == 0] == (65535, 0, 0))
     assert np.array_equal(out16[mask == 255], deep[mask == 255])
     rgba = np.dstack([scene(101, 77), np.full((101, 77), 77, np.uint8)])
@@ -171,7 +172,7 @@ def test_images_smaller_than_the_kernels(shape):
     img = np.random.default_rng(1).integers(0, 255, shape, dtype=np.uint8)
     mask = np.zeros(shape[:2], np.uint8)
     mask[: shape[0] // 2] = 255
-    for style in (core.Style(), core.Style(exact=True), core.Style(feather=31)):
+    for style in (styles.Style(), styles.Style(exact=True), styles.Style(feather=31)):
         out = core.compose(img, mask, style)
         assert out.shape == img.shape
     refined = core.refine_mask(mask, shape[:2])

@@ -1,5 +1,5 @@
 import pytest
-from pibokeh.labels import LABELS, class_ids
+from pibokeh.model.labels import LABELS, class_ids
 
 
 def test_names_ids_and_aliases():

@@ -38,7 +38,7 @@ def test_prometheus_scrapes_the_camera_frame_counter_and_inference_histogram(tmp
         buckets = prometheus.query('pibokeh_stage_seconds_bucket{stage="inference"}')
         assert len(buckets) >= 10 and {b["metric"]["le"] for b in buckets} >= {"0.01", "0.1", "+Inf"}
         stages = {r["metric"]["stage"] for r in prometheus.query("pibokeh_stage_seconds_count")}
-        assert {"capture", "inference", "mask", "background", "blend", "encode", "output", "latency"} <= stages
+        assert {"decode", "preprocess", "inference", "mask", "background", "blend", "encode", "output", "latency"} <= stages
         info = prometheus.query("pibokeh_model_info")[0]["metric"]
         assert info["name"] == TINY.name and info["backend"] and info["input"] == "65x65"
         assert float(prometheus.query("process_resident_memory_bytes")[0]["value"][1]) > 10e6

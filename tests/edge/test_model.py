@@ -1,4 +1,4 @@
-"""The Segmenter on the real models of each family, against a plain reference and ground truth."""
+"""The TFLite backend on the real models of each family, against a plain reference and ground truth."""
 from __future__ import annotations
 
 import json
@@ -10,9 +10,9 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from pibokeh.backends import available_backends
+from pibokeh.model.interpreters import available_interpreters
 from pibokeh.errors import ModelError
-from pibokeh.model import Segmenter, fit_input, letterbox
+from pibokeh.model import open_model, fit_input, letterbox
 
 from tests.conftest import CORAL, CORAL_DM05, FLOAT257, MODELS, TINY, TINY_LABELS, TINY_WIDE, VOC, need
 from tests.helpers import iou, one_line_error, scene, sha
@@ -76,7 +76,7 @@ def test_accuracy_on_voc_proves_preprocessing_and_colour_order(model, miou, pers
 def test_swapped_colour_order_would_be_caught():
     """Feeding RGB where BGR is expected measurably hurts: the eval bar above can see the mistake."""
     need(FLOAT257)
-    seg = Segmenter(FLOAT257, threads=2)
+    seg = open_model(FLOAT257, threads=2)
     gts = sorted(need(VOC).glob("*_gt.png"))
 
     def person_iou(swap: bool) -> float:
@@ -113,7 +113,7 @@ def test_frame_shaped_frames_fill_the_input_without_padding():
 
 def test_tiny_models_find_the_red_block():
     for model in (TINY, TINY_LABELS):
-        seg = Segmenter(model, threads=1)
+        seg = open_model(model, threads=1)
         image, truth = scene((320, 240), 4)
         assert iou(seg.classes(image) == 15, truth) > 0.9
 
@@ -124,18 +124,18 @@ def test_segmenter_reads_the_card(tmp_path):
     labels = [f"c{i}" for i in range(21)]
     (tmp_path / "m.json").write_text(json.dumps({"family": "test family", "labels": labels,
                                                  "input": {"mean": 127.5, "std": 127.5}}))
-    seg = Segmenter(model, threads=1)
+    seg = open_model(model, threads=1)
     assert seg.family == "test family" and seg.labels == tuple(labels) and seg.card["labels"] == labels
 
 
 @pytest.mark.parametrize("model", [TINY, TINY_LABELS, FLOAT257], ids=["tiny", "tiny-int8", "float257"])
 def test_both_backends_agree(model):
     need(model)
-    if "tflite_runtime" not in available_backends():
+    if "tflite_runtime" not in available_interpreters():
         pytest.skip("tflite_runtime is not installed in this environment")
     image = cv2.imread(str(sorted(VOC.glob("*.jpg"))[0])) if VOC.is_dir() else scene((320, 240))[0]
-    a = Segmenter(model, backend="ai_edge_litert", threads=2).predict(image)
-    b = Segmenter(model, backend="tflite_runtime", threads=2).predict(image)
+    a = open_model(model, backend="ai_edge_litert", threads=2).segment(image)
+    b = open_model(model, backend="tflite_runtime", threads=2).segment(image)
     assert a.shape == b.shape and np.mean(a == b) > 0.995
 
 
@@ -143,30 +143,30 @@ def test_clear_errors_for_files_that_are_not_usable_models(tmp_path):
     text = tmp_path / "notes.tflite"
     text.write_text("hello, not a model\n")
     with pytest.raises(ModelError, match="not a TFLite model"):
-        Segmenter(text)
+        open_model(text)
     with pytest.raises(ModelError, match="no such model file"):
-        Segmenter(tmp_path / "missing.tflite")
+        open_model(tmp_path / "missing.tflite")
     truncated = tmp_path / "truncated.tflite"
     truncated.write_bytes(TINY.read_bytes()[:1000])
     with pytest.raises(ModelError, match="cannot load"):
-        Segmenter(truncated)
+        open_model(truncated)
 
 
 def test_edgetpu_model_gets_a_clear_error():
     model = need(MODELS / "deeplabv3_mnv2_pascal_quant_edgetpu.tflite")
     with pytest.raises(ModelError, match="cannot load"):
-        Segmenter(model)
+        open_model(model)
 
 
 def test_missing_interpreter_is_reported():
-    if "tensorflow" in available_backends():
+    if "tensorflow" in available_interpreters():
         pytest.skip("TensorFlow is installed here; the edge-only environment checks this")
     with pytest.raises(ModelError, match="tensorflow is not installed"):
-        Segmenter(TINY, backend="tensorflow")
+        open_model(TINY, backend="tensorflow")
 
 
 def test_edge_never_imports_tensorflow():
-    code = ("import sys, pibokeh.cli, pibokeh.batch, pibokeh.model, pibokeh.core, pibokeh.registry; "
+    code = ("import sys, pibokeh.cli, pibokeh.batch, pibokeh.model, pibokeh.core, pibokeh.model.registry; "
             "pibokeh.cli.build_parser(); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')"
             " or m.startswith('pibokeh.convert')))")
@@ -175,7 +175,7 @@ def test_edge_never_imports_tensorflow():
 
 
 def test_integer_inputs_follow_their_quantization():
-    from pibokeh.model import quantized_input_lut
+    from pibokeh.model.preprocess import quantized_input_lut
     # Coral's input (scale 1/128, zero point 128) is within a step of raw RGB: fed raw
     assert np.array_equal(quantized_input_lut(np.dtype(np.uint8), 1 / 128, 128), np.arange(256))
     # a converter's input calibrated on [-1, 1] (scale 2/255, zero point 128): raw as well
@@ -202,7 +202,7 @@ def test_compute_is_summed_from_the_graph(pibokeh):
 def test_compute_of_the_real_models():
     # Google's Coral build runs at output stride 16 (33x33 features at 513); the 257 model at 8
     for model, stride, gmacs in ((CORAL, 16, 2.74), (FLOAT257, 8, 0.73)):
-        seg = Segmenter(need(model), threads=1)
+        seg = open_model(need(model), threads=1)
         assert seg.output_stride == stride and seg.compute.macs / 1e9 == pytest.approx(gmacs, abs=0.01)
 
 

@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from pibokeh import core, options
+from pibokeh import styles
 from pibokeh.camera import options as camera_options
-from pibokeh.card import card_problem
+from pibokeh.model.card import card_problem
 from pibokeh.cli import build_parser
 
 from tests.conftest import TINY
@@ -39,18 +40,18 @@ def masks(draw, shape):
 
 
 @st.composite
-def styles(draw):
+def looks(draw):
     kind = draw(st.sampled_from(["blur", "colour", "replace", "transparent"]))
     if kind == "blur":
-        background = core.Blur(draw(st.integers(0, 40)) * 2 + 1)
+        background = styles.Blur(draw(st.integers(0, 40)) * 2 + 1)
     elif kind == "colour":
-        background = core.Color(tuple(draw(st.integers(0, 255)) for _ in range(3)))
+        background = styles.Color(tuple(draw(st.integers(0, 255)) for _ in range(3)))
     elif kind == "replace":
-        background = core.Replace(draw(images(24)))
+        background = styles.Replace(draw(images(24)))
     else:
-        background = core.Transparent()
+        background = styles.Transparent()
     feather = draw(st.sampled_from([0, 0, 1, 3, 9, 31]))
-    return core.Style(background=background, feather=feather, exact=draw(st.booleans()))
+    return styles.Style(background=background, feather=feather, exact=draw(st.booleans()))
 
 
 @FAST
@@ -58,10 +59,10 @@ def styles(draw):
 def test_compose_keeps_shape_and_dtype_for_any_image_mask_and_style(data):
     image = data.draw(images())
     mask = data.draw(masks(image.shape))
-    style = data.draw(styles())
+    style = data.draw(looks())
     out = core.compose(image, mask, style)
     assert out.dtype == image.dtype and out.shape[:2] == image.shape[:2]
-    if isinstance(style.background, core.Transparent):
+    if isinstance(style.background, styles.Transparent):
         assert out.shape[2] == 4
         alpha = out[..., 3]
         if style.feather <= 1:  # alpha is the mask, at the image's depth
@@ -76,7 +77,7 @@ def test_the_binary_mask_blend_picks_pixels_exactly(data):
     image = data.draw(images())
     mask = data.draw(masks(image.shape))
     colour = tuple(data.draw(st.integers(0, 255)) for _ in range(3))
-    out = core.compose(image, mask, core.Style(background=core.Color(colour)))
+    out = core.compose(image, mask, styles.Style(background=styles.Color(colour)))
     background = core.solid(colour, image)
     keep = mask > 0 if image.ndim == 2 else (mask > 0)[..., None]
     expected = np.where(keep, image, background)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from pibokeh.errors import OutputError
 from pibokeh.files import atomic_path
-from pibokeh.images import write_image
-from pibokeh.video import VideoFileSink
+from pibokeh.media.images import write_image
+from pibokeh.media.video import VideoFileSink
 
 
 def umask() -> int:

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 from pibokeh.errors import InputError
-from pibokeh.images import read_image, to_bgr8
-from pibokeh.inputs import expand_inputs
-from pibokeh.video import VideoFileSource
+from pibokeh.media.images import read_image, to_bgr8
+from pibokeh.media.inputs import expand_inputs
+from pibokeh.media.video import VideoFileSource
 
 
 def jpeg_with_orientation(image: np.ndarray, orientation: int) -> bytes:

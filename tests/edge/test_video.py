@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pibokeh import encoders
+from pibokeh.media import encoders
 from pibokeh.errors import InputError, OutputError
-from pibokeh.video import VideoFileSink, VideoFileSource
+from pibokeh.media.video import VideoFileSink, VideoFileSource
 
 from tests.edge.video_clips import alpha_frames, av_clip, probe
 from tests.helpers import scene
@@ -110,7 +110,7 @@ def test_a_killed_recording_plays_up_to_its_last_fragment(tmp_path):
     path = tmp_path / "cut.mp4"
     code = f"""
 import os, signal, numpy as np
-from pibokeh.video import VideoFileSink
+from pibokeh.media.video import VideoFileSink
 ticks = iter(np.arange(0, 100, 1 / 30))
 sink = VideoFileSink({str(path)!r}, 30, (160, 120), live=True, clock=lambda: float(next(ticks)))
 for t in range(75):

@@ -149,8 +149,8 @@ def test_stride_8_rewrite_reproduces_the_real_graph_exactly(tmp_path):
     from pibokeh.convert import quantize, stride
     from pibokeh.convert.graph import choose_cut, fold_dequantize, load_graph
     from pibokeh.evaluate import find_pairs
-    from pibokeh.images import read_image, to_bgr8
-    from pibokeh.model import Segmenter
+    from pibokeh.media.images import read_image, to_bgr8
+    from pibokeh.model import open_model
     graph, _ = fold_dequantize(load_graph(need(GRAPHS / BARS["dm05"][0])))
     cut = choose_cut(graph)
     rewritten, info = stride.set_output_stride(graph, 8)
@@ -158,7 +158,7 @@ def test_stride_8_rewrite_reproduces_the_real_graph_exactly(tmp_path):
     paths = {"original": tmp_path / "original.tflite", "rewritten": tmp_path / "rewritten.tflite"}
     paths["original"].write_bytes(quantize.convert(graph, cut, 513, "float32"))
     paths["rewritten"].write_bytes(quantize.convert(rewritten, cut, 513, "float32"))
-    models = {k: Segmenter(p, backend="ai_edge_litert", threads=2) for k, p in paths.items()}
+    models = {k: open_model(p, backend="ai_edge_litert", threads=2) for k, p in paths.items()}
     for image_path, _ in find_pairs(need(VOC)):
         image = to_bgr8(read_image(image_path))
-        assert np.array_equal(models["original"].predict(image), models["rewritten"].predict(image)), image_path
+        assert np.array_equal(models["original"].segment(image), models["rewritten"].segment(image)), image_path

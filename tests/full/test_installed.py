@@ -52,15 +52,15 @@ def test_every_converter_module_imports_on_its_own(name, tmp_path):
 def test_the_committed_tiny_models_come_out_of_their_script(tmp_path):
     from tests.models import make_tiny_models
     made = make_tiny_models.main(tmp_path)
-    from pibokeh.model import Segmenter
+    from pibokeh.model import open_model
     for committed in (TINY, TINY_LABELS, TINY_WIDE):
         fresh = tmp_path / committed.name
         assert fresh in made
-        old, new = Segmenter(committed, threads=1), Segmenter(fresh, threads=1)
+        old, new = open_model(committed, threads=1), open_model(fresh, threads=1)
         assert old.describe()["input"] == new.describe()["input"]
         for t in range(3):
             image = scene((320, 240), 4 * t)[0]
-            agreement = np.mean(old.predict(image) == new.predict(image))
+            agreement = np.mean(old.segment(image) == new.segment(image))
             assert agreement > 0.99, (committed.name, agreement)
     for card in (TINY.with_suffix(".json"), TINY_WIDE.with_suffix(".json")):
         assert json.loads((tmp_path / card.name).read_text()) == json.loads(card.read_text())

@@ -158,3 +158,30 @@ def test_tests_and_scripts_import_the_package_not_the_folders():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
             offenders += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] in ("edge", "convert")]
     assert offenders == []
+
+
+def _imports_under(prefix: str) -> dict[str, set[str]]:
+    return {name: imported for name, imported in graph().items() if name == prefix or name.startswith(prefix + ".")}
+
+
+@pytest.mark.parametrize("room, forbidden", [
+    ("pibokeh.media", ("pibokeh.model", "pibokeh.camera", "pibokeh.chain", "pibokeh.engine")),
+    ("pibokeh.model", ("pibokeh.media", "pibokeh.camera", "pibokeh.chain", "pibokeh.engine")),
+    ("pibokeh.core", ("pibokeh.media", "pibokeh.model", "pibokeh.camera", "pibokeh.chain")),
+    ("pibokeh.styles", ("pibokeh.media", "pibokeh.model", "pibokeh.camera", "pibokeh.core")),
+])
+def test_rooms_keep_to_their_layer(room, forbidden):
+    """media (frames in and out) and model (backends) never import each other or the camera; the core
+    is pure functions on arrays and imports neither."""
+    offenders = {name: sorted(i for i in imported if i.startswith(forbidden))
+                 for name, imported in _imports_under(room).items()}
+    assert {name: bad for name, bad in offenders.items() if bad} == {}
+
+
+def test_import_pibokeh_is_lazy(tmp_path):
+    """`import pibokeh` loads none of the heavy libraries: the front door's names load on first use,
+    so the commands' --help costs what it did before."""
+    code = ("import sys, pibokeh; print(sorted(m for m in ('numpy', 'cv2', 'av', 'pibokeh.api') if m in sys.modules)); "
+            "pibokeh.blur; print('numpy' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert proc.stdout.split("\n")[:2] == ["[]", "True"], proc.stdout

@@ -11,8 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import ModelError
-from .files import atomic_path, ensure_folder
+from ..errors import ModelError
+from ..files import atomic_path, ensure_folder
 from .locations import cache_dir
 
 DEFAULT_FETCH = "deeplabv3_mnv2_pascal_quant"

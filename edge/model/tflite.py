@@ -1,6 +1,6 @@
-"""Model loading and the model's side of the pipeline: a frame in, its class map out.
+"""The TFLite backend: a DeepLab-style .tflite model run by a TFLite interpreter on the CPU.
 
-A `Segmenter` wraps one TFLite interpreter. What a model needs (input size, dtype, normalisation,
+A `TFLiteBackend` wraps one interpreter. What a model needs (input size, dtype, normalisation,
 output kind) comes from its sidecar card `<model>.json` when the converter wrote one, and from the
 tensor details otherwise, so the three DeepLab families of the design all run:
 
@@ -12,129 +12,19 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from .backends import default_threads, interpreter_class
+from ..errors import ModelError
+from ..quiet import native_stderr_silenced
+from .backend import Backend
 from .card import MEAN, STD, read_card
 from .compute import Compute, graph_compute
-from .errors import ModelError
+from .interpreters import default_threads, interpreter_class
 from .labels import LABELS
-from .quiet import native_stderr_silenced
-
-PAD_VALUE = 128  # mid-grey: 0 after (x-127.5)/127.5, as DeepLab pads with its mean pixel
-
-
-# ---- tensors ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class InputSpec:
-    """How a frame becomes the input tensor."""
-    height: int
-    width: int
-    dtype: np.dtype
-    mean: float = MEAN
-    std: float = STD
-    lut: np.ndarray | None = None  # integer inputs: pixel value -> quantized input value
-
-
-def quantized_input_lut(dtype: np.dtype, scale: float, zero_point: int, mean: float = MEAN,
-                        std: float = STD) -> np.ndarray:
-    """Pixel value (0..255) -> the integer input that represents (x - mean) / std.
-
-    When that is the identity within one step (Coral's models: scale 1/128, zero point 128) the
-    pixels are fed raw, as those models are documented to take them.
-    """
-    info = np.iinfo(dtype)
-    pixels = np.arange(256)
-    if not scale:  # no quantization parameters: the documented conventions
-        values = pixels if dtype == np.uint8 else pixels - 128
-    else:
-        values = np.rint((pixels - mean) / std / scale + zero_point)
-        raw = pixels if dtype == np.uint8 else pixels - 128
-        if np.abs(values - raw).max() <= 1:
-            values = raw
-    return np.clip(values, info.min, info.max).astype(dtype)
-
-
-def letterbox(frame_bgr: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
-    """RGB uint8 image of `size` (h, w): the frame scaled to fit (longest side to the model size,
-    like the reference), padded bottom/right with mid-grey. Returns it and the valid (h, w)."""
-    height, width = frame_bgr.shape[:2]
-    scale = min(size[0] / height, size[1] / width)
-    new_h, new_w = max(1, int(scale * height)), max(1, int(scale * width))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(frame_bgr, (new_w, new_h), interpolation=interp)
-    padded = np.full((size[0], size[1], 3), PAD_VALUE, np.uint8)
-    padded[:new_h, :new_w] = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
-    return padded, (new_h, new_w)
-
-
-ASPECT_TOLERANCE = 0.03  # a model within 3 % of the frame's aspect is fed the whole frame, unpadded
-
-
-def aspect_matches(frame_size: tuple[int, int], input_size: tuple[int, int],
-                   tolerance: float = ASPECT_TOLERANCE) -> bool:
-    """True when a frame of (h, w) `frame_size` fits a model input of (h, w) `input_size` with no
-    padding worth the name: the aspects differ by at most `tolerance` (relative)."""
-    frame_aspect = frame_size[1] / frame_size[0]
-    input_aspect = input_size[1] / input_size[0]
-    return abs(frame_aspect / input_aspect - 1.0) <= tolerance
-
-
-def fit_input(frame_bgr: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
-    """The RGB uint8 model input of `size` (h, w) for a frame, and the valid (h, w) part of it.
-
-    A model made for the frame's aspect (e.g. 513x289 for 16:9) gets the frame resized to fill it,
-    with no padding; any other model gets it letterboxed like the reference."""
-    if not aspect_matches(frame_bgr.shape[:2], size):
-        return letterbox(frame_bgr, size)
-    height, width = frame_bgr.shape[:2]
-    shrink = size[0] < height or size[1] < width
-    if shrink:
-        # Halving (a 2x2 mean) is OpenCV's fast INTER_AREA path; a fractional factor takes its general
-        # one, ~7 ms for 1080p -> 513x289 here. Halve while the frame is twice the input, then area-resize
-        # the rest: the same kind of antialiased shrink for about half the time.
-        while frame_bgr.shape[0] >= 2 * size[0] and frame_bgr.shape[1] >= 2 * size[1]:
-            frame_bgr = cv2.resize(frame_bgr, (frame_bgr.shape[1] // 2, frame_bgr.shape[0] // 2),
-                                   interpolation=cv2.INTER_AREA)
-    resized = cv2.resize(frame_bgr, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB), size
-
-
-def to_input(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """The batch-of-one input tensor for an RGB uint8 image: integer inputs through the
-    quantization table, float inputs (x - mean) / std."""
-    if spec.lut is not None:
-        tensor = spec.lut[rgb]
-    else:
-        tensor = ((rgb.astype(np.float32) - spec.mean) / spec.std).astype(spec.dtype)
-    return tensor[None]
-
-
-def to_labels(output: np.ndarray) -> np.ndarray:
-    """Class ids (uint8, HxW) from a labels [1,H,W] or scores [1,H,W,C] output."""
-    out = output[0]
-    if out.ndim == 3:
-        # argmax of quantised scores equals argmax of the dequantised ones (the scale is positive)
-        out = np.argmax(out, axis=-1)
-    return out.astype(np.uint8)
-
-
-def crop_valid(labels: np.ndarray, valid: tuple[int, int], input_size: tuple[int, int]) -> np.ndarray:
-    """The class map without the letterbox padding (outputs may be smaller than the input)."""
-    scale_h = labels.shape[0] / input_size[0]
-    scale_w = labels.shape[1] / input_size[1]
-    h = max(1, int(np.ceil(valid[0] * scale_h)))
-    w = max(1, int(np.ceil(valid[1] * scale_w)))
-    return labels[:h, :w]
-
-
-# ---- the segmenter ------------------------------------------------------------------------------
+from .preprocess import InputSpec, quantized_input_lut, to_input, to_labels
 
 def _check_tflite_file(path: Path) -> None:
     if not path.exists():
@@ -181,8 +71,10 @@ def _model_source(path: Path) -> dict[str, Any]:
     return {"model_path": str(path)}
 
 
-class Segmenter:
-    """A DeepLab-style TFLite model, ready to turn BGR frames into class maps."""
+class TFLiteBackend(Backend):
+    """A DeepLab-style TFLite model on a TFLite interpreter, ready to turn BGR frames into class maps.
+
+    `backend` names the interpreter (`interpreters.BACKENDS`; default: the first installed)."""
 
     def __init__(self, model: str | os.PathLike, backend: str | None = None, threads: int | None = None):
         self.path = Path(model)
@@ -261,25 +153,16 @@ class Segmenter:
     @property
     def output_stride(self) -> int | None:
         """The card's output stride, else the one the graph's feature maps show."""
-        stride = (self.card or {}).get("output_stride")
-        return int(stride) if stride else (self.compute.output_stride if self.compute else None)
-
-    @property
-    def aspect(self) -> float:
-        """Input width / height."""
-        return self.input_size[1] / self.input_size[0]
+        return super().output_stride or (self.compute.output_stride if self.compute else None)
 
     def describe(self) -> dict[str, Any]:
-        """What `pibokeh info` shows: family, tensors, backend, threads, card."""
+        """What `pibokeh info` shows: the base fields and the input and output tensors."""
         def tensor(d: dict) -> dict[str, Any]:
             scale, zero = d.get("quantization", (0.0, 0))
             return {"name": d["name"], "shape": [int(x) for x in d["shape"]],
                     "dtype": np.dtype(d["dtype"]).name,
                     "quantization": {"scale": float(scale), "zero_point": int(zero)} if scale else None}
-        return {"model": str(self.path), "family": self.family, "backend": self.backend,
-                "threads": self.threads, "input": tensor(self._input), "output": tensor(self._output),
-                "output_kind": self.output_kind, "output_stride": self.output_stride,
-                "macs": self.compute.macs if self.compute else None, "card": self.card}
+        return {**super().describe(), "input": tensor(self._input), "output": tensor(self._output)}
 
     def infer(self, rgb: np.ndarray) -> np.ndarray:
         """Raw class map (uint8) for an RGB image already of the model's input size."""
@@ -292,14 +175,3 @@ class Segmenter:
         except (RuntimeError, ValueError) as exc:  # a damaged model that loads but cannot run
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{self.path}: the interpreter cannot run it ({first})") from None
-
-    def predict(self, frame_bgr: np.ndarray) -> np.ndarray:
-        """Class map (uint8) of a BGR frame at model resolution, letterbox padding removed."""
-        rgb, valid = fit_input(frame_bgr, self.input_size)
-        return crop_valid(self.infer(rgb), valid, self.input_size)
-
-    def classes(self, frame_bgr: np.ndarray) -> np.ndarray:
-        """Class map (uint8) at the frame's own size (nearest neighbour), e.g. for evaluation."""
-        labels = self.predict(frame_bgr)
-        height, width = frame_bgr.shape[:2]
-        return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OutputError
-from .files import FILE_MODE, reason
+from ..errors import OutputError
+from ..files import FILE_MODE, reason
 from .frames import FrameSink
 from .images import encode_image
 

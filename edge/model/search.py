@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import registry
+from .registry import DEFAULT_FETCH, cached_path, lookup, registry
 from .card import read_card
-from .errors import ModelError
+from ..errors import ModelError
 from .locations import cache_dir, models_dir
-from .model import aspect_matches
+from .preprocess import aspect_matches
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def converted_models(folder: Path | None = None) -> list[Path]:
 
 def fetched_models() -> list[Path]:
     """Registry models already in the cache, in registry order."""
-    return [registry.cached_path(e) for e in registry.registry() if registry.cached_path(e).is_file()]
+    return [cached_path(e) for e in registry() if cached_path(e).is_file()]
 
 
 def search() -> list[Place]:
@@ -55,7 +55,7 @@ def default_models() -> list[Path]:
             return list(place.found[:1])
     raise ModelError(f"no model found (looked at $PIBOKEH_MODEL, {models_dir()} and {cache_dir()}): "
                      "pass --model FILE, convert one with pibokeh-convert, or download one with "
-                     f"`pibokeh fetch {registry.DEFAULT_FETCH}`")
+                     f"`pibokeh fetch {DEFAULT_FETCH}`")
 
 
 def one_per_aspect(models: Sequence[Path]) -> list[Path]:
@@ -105,8 +105,8 @@ def resolve_model(name: str) -> Path:
     path = Path(name)
     if path.exists() or path.suffix == ".tflite" or "/" in name:
         return path
-    entry = registry.lookup(name)
-    cached = registry.cached_path(entry)
+    entry = lookup(name)
+    cached = cached_path(entry)
     if not cached.is_file():
         raise ModelError(f"model {name} is not downloaded yet: run `pibokeh fetch {name}`")
     return cached

@@ -1,5 +1,5 @@
-"""The live pipeline's figures, in one place: the stages update a `Stats`; /stats (JSON) and /metrics
-(Prometheus) both read it, so the two never disagree.
+"""The engine's figures, in one place: the chain and the engine's stages update a `Stats`; /stats
+(JSON), /metrics (Prometheus) and a file job's summary all read it, so they never disagree.
 
 Each timed stage keeps a recent average (what a person reads on the page) and cumulative histogram
 buckets (what Prometheus needs for quantiles over any window).
@@ -12,16 +12,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-# The stages timed per frame (seconds), in pipeline order:
-#   capture     waiting for and reading the source's frame
-#   inference   the model (Segmenter.predict: resize, invoke, class map)
-#   mask        class mask -> frame size -> Gaussian -> Otsu (and smoothing)
-#   background  core.background_of (the blur, by default)
-#   blend       core.alpha_of + core.blend
-#   output      handing the frame to every output (the recording's encoder included)
-#   encode      a JPEG encode of the preview (in a viewer's thread, once per frame viewed)
-#   latency     captured -> written, end to end
-STAGES = ("capture", "inference", "mask", "background", "blend", "output", "encode", "latency")
+from .chain import STAGES as CHAIN_STAGES
+
+# The stages timed per frame (seconds), in pipeline order: the chain's (chain.STAGES, the same names
+# `pibokeh bench` prints), then what only a running engine has:
+#   decode      waiting for and reading the source's frame (a camera's capture, a file's decode)
+#   preprocess  the frame fitted to the model's input        (chain)
+#   inference   the model                                    (chain)
+#   mask        class mask -> frame size -> Gaussian -> Otsu, and smoothing   (chain)
+#   background  the look's background (the blur, by default) (chain)
+#   blend       alpha and blend                              (chain)
+#   encode      a JPEG of the live preview (once per output frame, in the viewers' thread), or a video
+#               file's encoder (in its own thread)
+#   output      handing the frame to every output
+#   record      the recording's encoder (in its own thread)
+#   latency     read -> written, end to end
+STAGES = CHAIN_STAGES + ("output", "record", "latency")
 # Upper bounds (seconds) of the histogram buckets: 1 ms (a blend) to 10 s (a model on a cold Pi Zero).
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -98,9 +104,7 @@ class Stats:
     rate_out: Rate = field(default_factory=Rate)
 
     def record(self, stage: str, seconds: float) -> None:
-        """One duration of `stage`: one of STAGES, or a new name (it then shows in /stats and /metrics
-        too); `segment`, the name before `inference`, still counts as that."""
-        stage = "inference" if stage == "segment" else stage
+        """One duration of `stage`: one of STAGES, or a new name (it then shows in /stats and /metrics too)."""
         timing = self.timings.get(stage)
         if timing is None:
             timing = self.timings.setdefault(stage, Timing())
@@ -108,9 +112,5 @@ class Stats:
 
     @property
     def ms(self) -> dict[str, float]:
-        """Recent ms per stage; plus the names /stats had before the compose stage was split:
-        `segment` (= inference) and `compose` (= background + blend)."""
-        ms = {name: timing.recent_ms for name, timing in list(self.timings.items())}
-        ms["segment"] = ms["inference"]
-        ms.setdefault("compose", ms["background"] + ms["blend"])
-        return ms
+        """Recent ms per stage."""
+        return {name: timing.recent_ms for name, timing in list(self.timings.items())}

@@ -16,9 +16,9 @@ import cv2
 import imagesize
 import numpy as np
 
-from .errors import InputError, OutputError
-from .files import reason, write_bytes
-from .quiet import native_stderr_silenced
+from ..errors import InputError, OutputError
+from ..files import reason, write_bytes
+from ..quiet import native_stderr_silenced
 
 # A 64 MP phone or camera photo passes (9248x6936). Measured peak RSS of `pibokeh blur` (x86): 64 MP
 # 0.80 GB, 100 MP 1.19 GB (`mask`: 0.48, 0.69 GB); so the default stops just above 64 MP, within what a

@@ -22,10 +22,10 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import encoders
-from .encoders import AVError, Encoder, av, even
-from .errors import InputError, OutputError
-from .files import reason, temp_beside
+
+from .encoders import OPENCV, AVError, Encoder, av, choose, even, warn_once
+from ..errors import InputError, OutputError
+from ..files import reason, temp_beside
 from .frames import FrameSink, FrameSource
 from .images import to_bgr8
 from .video_opencv import OpenCVWriter, captured_frames, open_capture
@@ -122,6 +122,7 @@ class VideoFileSource(FrameSource):
             self._cap.release()
         elif getattr(self, "_container", None) is not None:
             self._container.close()
+            self._container = None
 
 
 def _short(exc: BaseException) -> str:
@@ -146,8 +147,8 @@ class VideoFileSink(FrameSink):
         self.fps = fps if 0 < fps <= 1000 else 25.0
         self.live = live
         self._clock = clock  # a recording's timestamps (seconds); the benchmark passes a steady one
-        self.encoder = encoder or encoders.choose(codec, self.size, record=live)
-        encoders.warn_once(self.encoder.warning)
+        self.encoder = encoder or choose(codec, self.size, record=live)
+        warn_once(self.encoder.warning)
         self.frames = 0
         self.notes: list[str] = []  # what the user should know (audio left out), one line each
         rate = Fraction(self.fps).limit_denominator(1001)
@@ -160,7 +161,7 @@ class VideoFileSink(FrameSink):
         self._created = not live
         self._target = self.path if live else temp_beside(self.path, ".part" + self.encoder.suffix)
         try:
-            if self.encoder.name == encoders.OPENCV:
+            if self.encoder.name == OPENCV:
                 self._cv = OpenCVWriter(self._target, self.fps, self.size)
                 self._created = True
             else:

@@ -10,8 +10,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .errors import InputError, OutputError
-from .files import reason
+from ..errors import InputError, OutputError
+from ..files import reason
 
 
 def open_capture(path: Path) -> tuple[cv2.VideoCapture, float, tuple[int, int], int]:

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError
+from ..errors import ModelError
 
 CARD_FORMAT = "pibokeh-model-card/1"
 # DeepLab MobileNetV2's input normalisation, (x - MEAN) / STD on RGB: the card's default.

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from .errors import InputError
+from ..errors import InputError
 
 try:  # PyAV: optional so that a Pi without a wheel for it still runs (OpenCV fallback)
     import av

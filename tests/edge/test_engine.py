@@ -1,4 +1,5 @@
-"""The threaded pipeline: latest-frame-wins, --infer-every, --smooth, live updates, reconnects, limits."""
+"""The engine: latest-frame-wins for cameras, --infer-every, --smooth, live updates, reconnects, limits,
+threaded outputs."""
 from __future__ import annotations
 
 import threading
@@ -7,14 +8,18 @@ import time
 import cv2
 import numpy as np
 import pytest
-from pibokeh import core
-from pibokeh.camera.pipeline import END, Latest, LiveSettings, Pipeline, binarize, smooth_mask
+from pibokeh.camera.reopen import Reconnecting
 from pibokeh.camera.snapshots import SnapshotSink
 from pibokeh.camera.sources import LiveSource, SourceLost
-from pibokeh.errors import InputError
-from pibokeh.frames import FrameSink
-from pibokeh.model import Segmenter
-from pibokeh.video import VideoFileSink
+from pibokeh.camera.status import LiveStatus
+from pibokeh.chain import Recipe
+from pibokeh.core import binarize, smooth_mask
+from pibokeh.engine import END, Engine, Latest, Settings, ThreadedSink
+from pibokeh.errors import InputError, OutputError
+from pibokeh.media.frames import FrameSink
+from pibokeh.media.video import VideoFileSink
+from pibokeh.model import open_model
+from pibokeh.styles import Color, Style
 
 from tests.conftest import TINY
 
@@ -45,17 +50,21 @@ class Collect(FrameSink):
         self.frames: list[np.ndarray] = []
         self.delay = delay
 
-    def write(self, frame):
+    def write(self, frame, pts=None):
         time.sleep(self.delay)
         self.frames.append(frame)
 
 
 @pytest.fixture(scope="module")
 def segmenter():
-    return Segmenter(TINY, threads=1)
+    return open_model(TINY, threads=1)
 
 
-def run(pipeline: Pipeline, timeout: float = 60.0) -> Pipeline:
+def look(bgr) -> Settings:
+    return Settings(Recipe(style=Style(background=Color(bgr))))
+
+
+def run(pipeline: Engine, timeout: float = 60.0) -> Engine:
     pipeline.start()
     assert pipeline.wait(timeout), "pipeline did not finish"
     pipeline.join()
@@ -103,11 +112,11 @@ def test_smoothing_stops_a_flickering_edge():
 # ---- the pipeline --------------------------------------------------------------------------------
 
 def test_max_frames_gives_exactly_that_many_composited_frames(segmenter, tmp_path):
-    green = LiveSettings(style=core.Style(background=core.Color((0, 255, 0))))
+    green = look((0, 255, 0))
     sink = VideoFileSink(tmp_path / "out.mp4", 25, (160, 120))
     collect = Collect()
     source = Synthetic()
-    pipeline = run(Pipeline(source, segmenter, green, [sink, collect], max_frames=12))
+    pipeline = run(Engine(source, segmenter, [sink, collect], green, max_frames=12))
     sink.close()
     assert pipeline.error is None and pipeline.stats.frames_out == 12 and len(collect.frames) == 12
     # a grey frame holds no person: every pixel is background, painted green
@@ -119,15 +128,15 @@ def test_max_frames_gives_exactly_that_many_composited_frames(segmenter, tmp_pat
 
 def test_finite_source_ends_the_pipeline(segmenter):
     collect = Collect()
-    pipeline = run(Pipeline(Synthetic(frames=6, fps=30), segmenter, LiveSettings(), [collect]))
+    pipeline = run(Engine(Synthetic(frames=6, fps=30), segmenter, [collect], Settings()))
     assert pipeline.error is None and 1 <= len(collect.frames) <= 6
-    assert pipeline.snapshot()["state"] == "finished"
+    assert LiveStatus(pipeline).snapshot()["state"] == "finished"
 
 
 def test_a_slow_output_drops_frames_instead_of_building_latency(segmenter):
     slow = Collect(delay=0.08)
-    pipeline = run(Pipeline(Synthetic(fps=100), segmenter, LiveSettings(), [slow], duration=1.5))
-    stats = pipeline.snapshot()
+    pipeline = run(Engine(Synthetic(fps=100), segmenter, [slow], Settings(), duration=1.5))
+    stats = LiveStatus(pipeline).snapshot()
     assert stats["dropped"] > stats["frames_out"]  # most frames were skipped, not queued
     assert stats["frames_in"] > 2 * stats["frames_out"]
     # latency stays about one frame per stage, not the length of a queue (1.5 s of frames)
@@ -138,8 +147,8 @@ def test_a_slow_output_drops_frames_instead_of_building_latency(segmenter):
 
 def test_infer_every_reuses_the_mask(segmenter):
     collect = Collect()
-    pipeline = run(Pipeline(Synthetic(fps=40), segmenter, LiveSettings(infer_every=4), [collect], max_frames=20))
-    stats = pipeline.snapshot()
+    pipeline = run(Engine(Synthetic(fps=40), segmenter, [collect], Settings(infer_every=4), max_frames=20))
+    stats = LiveStatus(pipeline).snapshot()
     segmented = stats["frames_in"] - pipeline._frames.dropped
     assert stats["inferences"] <= -(-segmented // 4) + 1
     assert stats["inferences"] < stats["frames_out"]
@@ -147,12 +156,11 @@ def test_infer_every_reuses_the_mask(segmenter):
 
 def test_update_changes_the_look_without_stopping(segmenter):
     collect = Collect()
-    pipeline = Pipeline(Synthetic(fps=50), segmenter, LiveSettings(style=core.Style(background=core.Color((0, 0, 255)))),
-                        [collect], max_frames=60)
+    pipeline = Engine(Synthetic(fps=50), segmenter, [collect], look((0, 0, 255)), max_frames=60)
     pipeline.start()
     while len(collect.frames) < 10:
         time.sleep(0.01)
-    pipeline.update(LiveSettings(style=core.Style(background=core.Color((255, 0, 0)))))
+    pipeline.update(look((255, 0, 0)))
     assert pipeline.wait(60)
     pipeline.join()
     assert np.all(collect.frames[0] == (0, 0, 255)) and np.all(collect.frames[-1] == (255, 0, 0))
@@ -170,8 +178,8 @@ def test_a_lost_source_is_reopened(segmenter):
         reopened.append("ok")
         return Synthetic()
     first = Synthetic(lose_after=5)
-    pipeline = run(Pipeline(first, segmenter, LiveSettings(), [Collect()], reopen=reopen, max_frames=15,
-                            backoff=0.01, log=logs.append))
+    source = Reconnecting(first, reopen, backoff=0.01, log=logs.append)
+    pipeline = run(Engine(source, segmenter, [Collect()], Settings(), stats=source.stats, max_frames=15))
     assert pipeline.error is None and pipeline.stats.frames_out == 15
     assert pipeline.stats.reconnects == 1 and reopened == ["failed", "ok"] and first.closed
     assert any("not back yet" in line for line in logs)
@@ -182,18 +190,18 @@ def test_a_source_lost_for_good_ends_with_an_error(segmenter, tmp_path):
 
     def reopen():
         raise InputError("synthetic: no such camera")
-    pipeline = run(Pipeline(Synthetic(lose_after=8), segmenter, LiveSettings(), [sink], reopen=reopen,
-                            retries=2, backoff=0.01, log=lambda m: None))
+    source = Reconnecting(Synthetic(lose_after=8), reopen, retries=2, backoff=0.01)
+    pipeline = run(Engine(source, segmenter, [sink], Settings()))
     sink.close()
     assert "gave up after 2 reconnect attempts" in pipeline.error
-    assert pipeline.snapshot()["state"] == "failed"
+    assert LiveStatus(pipeline).snapshot()["state"] == "failed"
     cap = cv2.VideoCapture(str(tmp_path / "kept.mp4"))  # what was recorded before is kept and playable
     frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     assert 1 <= frames <= 8 and frames == pipeline.stats.frames_out
 
 
 def test_stop_from_outside_finishes(segmenter):
-    pipeline = Pipeline(Synthetic(fps=50), segmenter, LiveSettings(), [Collect()])
+    pipeline = Engine(Synthetic(fps=50), segmenter, [Collect()], Settings())
     pipeline.start()
     time.sleep(0.3)
     pipeline.join()
@@ -215,3 +223,76 @@ def test_snapshots_on_request_and_interval(tmp_path):
         timed.write(frame)
         time.sleep(0.06)
     assert len(timed.saved) == 4 and len({p.name for p in timed.saved}) == 4
+
+
+# ---- files: every frame, in order; the threaded run is the serial one, overlapped ---------------------
+
+class Numbered(LiveSource):
+    """A source that waits (like a file): frame i has level 2*i and timestamp 1000 + 3*i."""
+    skips_frames = False
+
+    def __init__(self, frames: int = 40):
+        self.size, self.name, self.frames, self.count = (96, 64), "numbered", frames, 0
+
+    def read(self):
+        if self.count >= self.frames:
+            return None
+        self.count += 1
+        self.pts = 1000 + 3 * (self.count - 1)
+        image = np.full((64, 96, 3), 2 * (self.count - 1), np.uint8)
+        image[16:48, 24:48] = (20, 20, 230)  # a red block: "person" to the tiny model
+        return image
+
+
+class Stamped(FrameSink):
+    def __init__(self, delay: float = 0.0):
+        self.frames: list[tuple[int, np.ndarray]] = []
+        self.delay = delay
+
+    def write(self, frame, pts=None):
+        time.sleep(self.delay)
+        self.frames.append((pts, frame.copy()))
+
+
+def test_a_source_that_waits_gets_every_frame_in_order_even_behind_a_slow_output(segmenter):
+    sink = Stamped(delay=0.01)
+    pipeline = run(Engine(Numbered(40), segmenter, [ThreadedSink(sink)], Settings()))
+    pipeline.outputs[0].close()
+    assert pipeline.error is None and pipeline.dropped == 0
+    assert [pts for pts, _ in sink.frames] == [1000 + 3 * i for i in range(40)]
+    assert [int(frame[0, 0, 0]) for _, frame in sink.frames] == [2 * i for i in range(40)]
+
+
+def test_threaded_and_serial_runs_write_the_same_frames_and_timestamps(segmenter):
+    serial, threaded = Stamped(), Stamped()
+    Engine(Numbered(30), segmenter, [serial], look((0, 255, 0))).run_serial()
+    run(Engine(Numbered(30), segmenter, [ThreadedSink(threaded)], look((0, 255, 0)))).outputs[0].close()
+    assert len(serial.frames) == 30
+    assert [pts for pts, _ in threaded.frames] == [pts for pts, _ in serial.frames]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(threaded.frames, serial.frames))
+    # and the chain did its work: the red block kept, the rest painted green
+    assert np.all(serial.frames[5][1][30, 30] == (20, 20, 230)) and np.all(serial.frames[5][1][2, 2] == (0, 255, 0))
+
+
+class Broken(FrameSink):
+    def __init__(self, after: int):
+        self.after, self.count, self.aborted = after, 0, False
+
+    def write(self, frame, pts=None):
+        self.count += 1
+        if self.count > self.after:
+            raise OutputError("out.mp4: cannot write (No space left on device)")
+
+    def abort(self):
+        self.aborted = True
+
+
+def test_a_threaded_output_that_fails_ends_the_engine_with_its_error(segmenter):
+    broken = Broken(after=5)
+    writer = ThreadedSink(broken)
+    pipeline = run(Engine(Numbered(40), segmenter, [writer], Settings()))
+    assert isinstance(pipeline.failure, OutputError) and "No space left" in pipeline.error
+    assert pipeline.stats.frames_out < 40  # it stopped, not wrote on into a failed file
+    with pytest.raises(OutputError, match="No space left"):
+        writer.close()  # closing what failed raises the failure again, and discards the output
+    assert broken.count == 6 and broken.aborted

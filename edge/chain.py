@@ -1,0 +1,110 @@
+"""The one per-frame chain, each step timed:
+
+    fit input -> infer -> class map -> mask -> (temporal smoothing) -> background -> alpha -> blend
+
+Every path that turns frames into outputs runs it: the batch commands (images and videos), the
+engine's stage threads (cameras and video files), the camera's reload check, `pibokeh bench` and
+the Python API. No other module strings these steps together.
+
+`STAGES` names them as every report shows them: `pibokeh bench`, `/stats` and `/metrics` read the
+same names off the same timer (a `record(stage, seconds)` callback the chain calls as each step
+ends). `decode` and `encode` are timed by whoever reads and writes the frames.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from . import core
+from .media.images import to_bgr8
+from .model import PERSON, Backend, ModelSet
+from .styles import Style
+
+STAGES = ("decode", "preprocess", "inference", "mask", "background", "blend", "encode")
+Record = Callable[[str, float], None]
+
+
+def _ignore(stage: str, seconds: float) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What the chain makes of a frame: the classes kept sharp, the look, and temporal smoothing
+    (the share of the previous mask kept: 0 off, 0.9 very steady; for streams of frames)."""
+    class_ids: tuple[int, ...] = (PERSON,)
+    style: Style = field(default_factory=Style)
+    smooth: float = 0.0
+
+
+class Chain:
+    """The steps of one frame with one set of models. `segment` and `mask` keep state between frames
+    (the model picked per frame size, the smoothing average), so a stream of frames uses one Chain
+    from one thread; `compose` keeps none and may run in another thread."""
+
+    def __init__(self, models: ModelSet | Backend, recipe: Recipe = Recipe(), record: Record = _ignore):
+        self.models = models if isinstance(models, ModelSet) else ModelSet([models])
+        self.recipe = recipe
+        self.record = record
+        self._picked: dict[tuple[int, int], Backend] = {}
+        self._average: np.ndarray | None = None
+        self._previous: np.ndarray | None = None
+
+    def model_for(self, size: tuple[int, int]) -> Backend:
+        """The model for frames of (h, w) `size`: the one whose input aspect is closest (asked once per size)."""
+        if size not in self._picked:
+            self._picked[size] = self.models.pick(*size)
+        return self._picked[size]
+
+    def segment(self, frame: np.ndarray, small: np.ndarray | None = None, metadata: Any = None) -> np.ndarray:
+        """Preprocess and inference: the class map (uint8, model resolution, no letterbox padding) of a
+        BGR frame; `small` is a smaller copy of it to infer on (a camera's second stream), `metadata`
+        what the camera sent with it (where an on-sensor model puts its output)."""
+        model = self.model_for(frame.shape[:2])
+        start = time.perf_counter()
+        if model.on_sensor:
+            labels = model.from_metadata(metadata, frame.shape[:2])
+            self.record("inference", time.perf_counter() - start)
+            return labels
+        rgb, valid = model.prepare(small if small is not None else frame)
+        prepared = time.perf_counter()
+        raw = model.infer(rgb)
+        self.record("preprocess", prepared - start)
+        self.record("inference", time.perf_counter() - prepared)
+        return model.crop(raw, valid)
+
+    def mask(self, labels: np.ndarray, size: tuple[int, int], recipe: Recipe | None = None) -> np.ndarray:
+        """The binary mask (uint8 0/255) of a frame of (h, w) `size` from its class map, smoothed over
+        the previous frames' masks when the recipe asks."""
+        recipe = recipe or self.recipe
+        start = time.perf_counter()
+        mask = core.frame_mask(labels, recipe.class_ids, size)
+        if recipe.smooth > 0:
+            self._average = core.smooth_mask(self._average, mask, recipe.smooth)
+            mask = core.binarize(self._average, self._previous)
+        else:
+            self._average = None
+        self._previous = mask
+        self.record("mask", time.perf_counter() - start)
+        return mask
+
+    def compose(self, frame: np.ndarray, mask: np.ndarray, recipe: Recipe | None = None) -> np.ndarray:
+        """The output frame: the kept classes of `frame` over the recipe's background."""
+        laps = [time.perf_counter()]
+
+        def lap(stage: str) -> None:
+            laps.append(time.perf_counter())
+            self.record(stage, laps[-1] - laps[-2])
+        return core.compose(frame, mask, (recipe or self.recipe).style, lap)
+
+    def mask_of(self, image: np.ndarray, small: np.ndarray | None = None, metadata: Any = None) -> np.ndarray:
+        """The mask of an image (any format `read_image` gives): segment, then mask at its size."""
+        return self.mask(self.segment(to_bgr8(image), small, metadata), image.shape[:2])
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """The output frame of an image: every step, in order."""
+        return self.compose(image, self.mask_of(image))
+
