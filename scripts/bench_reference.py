@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 from pibokeh import bench, core
 from pibokeh import styles
+from pibokeh.chain import Chain, Recipe
 from pibokeh.errors import InputError, ModelError
 from pibokeh.evaluate import find_pairs
 from pibokeh.media.images import encode_image, read_image, to_bgr8
@@ -110,7 +111,9 @@ def compare(ref: ReferenceGraph, segs: Sequence[Backend], frames: bench.Frames, 
             ids: Sequence[int], kernel: int) -> list[dict[str, Any]]:
     """Reference and every default-path model on the same frames, interleaved frame by frame (so a
     busy machine slows them alike); per model: speed ratios against the reference, mask agreement."""
-    work = bench.Work(tuple(ids), styles.Style(styles.Blur(kernel)))
+    recipe = Recipe(tuple(ids), styles.Style(styles.Blur(kernel)))
+    clocks = [bench.StageClock() for _ in segs]
+    chains = [Chain(seg, recipe, clock.record) for seg, clock in zip(segs, clocks)]
     ref_rows: list[list[float]] = []
     rows: list[list[list[float]]] = [[] for _ in segs]
     blur = {"exact_blur": [], "fast_blur": [], "psnr_fast": []}
@@ -121,7 +124,7 @@ def compare(ref: ReferenceGraph, segs: Sequence[Backend], frames: bench.Frames, 
         frame = frames.decode()
         decode_ms = (time.perf_counter() - t0) * 1000.0
         ref_times, ref_mask = time_reference(ref, frame, ids, kernel)
-        results = [bench.time_stages(seg, frame, work) for seg in segs]
+        results = [bench.time_stages(chain, frame, clock) for chain, clock in zip(chains, clocks)]
         # the fast background alone, for the blur target (exact_blur is the reference's background stage)
         t0 = time.perf_counter()
         fast = core.fast_blur(frame, kernel)
