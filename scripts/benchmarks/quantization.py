@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 from pibokeh.chain import STAGES
 
 from . import cli, inputs, tools
+from .figures import figure
 from .markdown import count, met, paragraphs, pct, size, table
 
 QUANT_MODES = ("float32", "fp16", "dynamic", "int8")
@@ -199,31 +200,23 @@ def render(data: dict[str, Any]) -> str:
 
 def plot(data: dict[str, Any], folder: Path) -> None:
     """img/latency_vs_miou.png: inference ms (ai_edge_litert, the most threads measured) against mIoU."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from pibokeh.files import atomic_path
     markers = {"float32": "o", "fp16": "s", "dynamic": "D", "int8": "^", "?": "x"}
     most = max((r["threads"] for r in data["runs"]), default=1)
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=100)
-    for run in data["runs"]:
-        ev = data["eval"].get(run["model"])
-        if run["backend"] != "ai_edge_litert" or run["threads"] != most or not ev:
-            continue
-        label, mode, _ = describe_model(run["model"])
-        ms = run["stages"]["inference"]["median_ms"]
-        ax.scatter(ms, ev["miou"], marker=markers.get(mode, "x"), s=60,
-                   color="#1f77b4" if "513" in label else "#ff7f0e", zorder=3)
-        ax.annotate(label, (ms, ev["miou"]), textcoords="offset points", xytext=(6, 4), fontsize=7)
-    ax.set_xscale("log")
-    ax.set_xlabel(f"inference, median ms per frame (log scale; ai_edge_litert, {count(most, 'thread')})")
-    ax.set_ylabel("mIoU on the shared VOC pairs")
-    ax.set_title("Latency vs accuracy (blue: 513 input, orange: 257; marker: quantisation)", fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(folder / "latency_vs_miou.png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    with figure(folder / "latency_vs_miou.png", (7.5, 4.8)) as ax:
+        for run in data["runs"]:
+            ev = data["eval"].get(run["model"])
+            if run["backend"] != "ai_edge_litert" or run["threads"] != most or not ev:
+                continue
+            label, mode, _ = describe_model(run["model"])
+            ms = run["stages"]["inference"]["median_ms"]
+            ax.scatter(ms, ev["miou"], marker=markers.get(mode, "x"), s=60,
+                       color="#1f77b4" if "513" in label else "#ff7f0e", zorder=3)
+            ax.annotate(label, (ms, ev["miou"]), textcoords="offset points", xytext=(6, 4), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"inference, median ms per frame (log scale; ai_edge_litert, {count(most, 'thread')})")
+        ax.set_ylabel("mIoU on the shared VOC pairs")
+        ax.set_title("Latency vs accuracy (blue: 513 input, orange: 257; marker: quantisation)", fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from pibokeh.model.labels import class_ids
 from pibokeh.options import frame_size
 
 from . import cli, inputs, quantization
+from .figures import figure
 from .markdown import count, met, paragraphs, pct, size, table
 from .reference_graph import ReferenceGraph, reference_accuracy, time_reference
 
@@ -284,32 +285,24 @@ STAGE_COLOURS = {"decode": "#8c8c8c", "preprocess": "#bcbd22", "inference": "#1f
 
 def plot(data: dict[str, Any], folder: Path) -> None:
     """img/stages.png: the ms of each stage, the reference and the first two models, at each size."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from pibokeh.files import atomic_path
     bars = []
     for c in (c for c in data["comparisons"] if c["model"] in data["models"][:2]):
         if c["model"] == data["models"][0]:  # the reference once per size: every model shares its frames
             bars.append((f"reference {size(c['size'])}", c["reference"]["stages"]))
         bars.append((f"default {size(c['size'])}\n{label(c['model'])}", c["default"]["stages"]))
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(bars) + 1.6), dpi=100)
-    for row, (name, stages) in enumerate(bars):
-        left = 0.0
-        for stage in STAGES:
-            width = stages[stage]["median_ms"]
-            ax.barh(row, width, left=left, color=STAGE_COLOURS[stage], label=stage if row == 0 else None)
-            left += width
-        ax.text(left, row, f" {left:.0f} ms", va="center", fontsize=7)
-    ax.set_yticks(range(len(bars)), [name for name, _ in bars], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("median ms per frame, by stage")
-    ax.legend(ncol=4, fontsize=7, loc="lower right")
-    ax.set_xlim(0, ax.get_xlim()[1] * 1.12)
-    fig.tight_layout()
-    with atomic_path(folder / "stages.png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    with figure(folder / "stages.png", (7.5, 0.5 * len(bars) + 1.6)) as ax:
+        for row, (name, stages) in enumerate(bars):
+            left = 0.0
+            for stage in STAGES:
+                width = stages[stage]["median_ms"]
+                ax.barh(row, width, left=left, color=STAGE_COLOURS[stage], label=stage if row == 0 else None)
+                left += width
+            ax.text(left, row, f" {left:.0f} ms", va="center", fontsize=7)
+        ax.set_yticks(range(len(bars)), [name for name, _ in bars], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("median ms per frame, by stage")
+        ax.legend(ncol=4, fontsize=7, loc="lower right")
+        ax.set_xlim(0, ax.get_xlim()[1] * 1.12)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
