@@ -1,7 +1,7 @@
 """Make the tiny test models of tests/models from the tiny DeepLab-shaped graph of tests/full,
 with this repository's own converter, so that the runtime's tests run without ../shared:
 
-    .venv-full/bin/python tests/models/make_tiny_models.py
+    .venv-full/bin/python -m tests.models.make_tiny_models      # from the repository root
 
 tiny_float.tflite (+ its card tiny_float.json): float32 input, scores [1,65,65,21], as converted
 models come; tiny_labels.tflite: uint8 input, int8 inside, labels [1,65,65] and no card, like
@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is first imported (tiny_graph)
 
 from tests import helpers  # noqa: E402
 from tests.full import tiny_graph  # noqa: E402

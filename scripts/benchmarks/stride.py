@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Output stride x input shape, measured: every combination of --output-stride 8|16 and 513x513,
 513x289 (16:9), 513x385 (4:3), float32 and int8 (the converter's auto recipe), for the shared graphs.
 
@@ -8,11 +7,12 @@ the same crops), label agreement with that baseline, and latency with ai_edge_li
 measured interleaved over all models of one graph so that a busy machine slows them alike (report
 ratios, not milliseconds). Writes one JSON file.
 
-    .venv-full/bin/python scripts/measure_stride.py --out docs/measurements/stride.json
-    .venv-full/bin/python scripts/measure_stride.py --latency DIR --out docs/measurements/latency.json
+    .venv-full/bin/python -m scripts.benchmarks.stride --out docs/measurements/stride.json
+    .venv-full/bin/python -m scripts.benchmarks.stride --latency DIR --out docs/measurements/latency.json
 
 The second form measures only the latency of every .tflite in DIR (the models the first one left in
 its temporary folder), all interleaved in one run, so that models of both graphs compare directly.
+docs/CONVERTER.md's table is made from these files; not a section of docs/BENCHMARKS.md.
 """
 from __future__ import annotations
 
@@ -25,20 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from pibokeh.accuracy import confusion, summarize
+from pibokeh.convert import quantize, recipe, shapes, stride
+from pibokeh.convert.graph import choose_cut, fold_dequantize, load_graph
+from pibokeh.convert.validate import crop_pairs
+from pibokeh.evaluate import find_pairs
+from pibokeh.media.images import read_image, to_bgr8
+from pibokeh.model import open_model
+from pibokeh.model.labels import PERSON
 
-from pibokeh.evaluate import find_pairs  # noqa: E402
-from pibokeh.media.images import read_image, to_bgr8  # noqa: E402
-from pibokeh.model.labels import PERSON  # noqa: E402
-from pibokeh.accuracy import confusion, summarize  # noqa: E402
-from pibokeh.model import open_model  # noqa: E402
+from .inputs import SHARED
 
-from pibokeh.convert import quantize, recipe, shapes, stride  # noqa: E402
-from pibokeh.convert.graph import choose_cut, fold_dequantize, load_graph  # noqa: E402
-from pibokeh.convert.validate import crop_pairs  # noqa: E402
-
-SHARED = ROOT.parent / "shared" / "data"
 GRAPHS = {"dm10": "deeplabv3_mnv2_dm10_pascal_weightquant.pb", "dm05": "deeplabv3_mnv2_dm05_pascal.pb"}
 SIZES = [(513, 513), (289, 513), (385, 513)]
 STRIDES = [8, 16]
@@ -80,15 +77,15 @@ def interleaved_latency(models: dict[str, Path], threads: int, rounds: int) -> d
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m scripts.benchmarks.stride", description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--graphs", default="dm10,dm05")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--calib-count", type=int, default=100)
     ap.add_argument("--latency", type=Path, metavar="DIR", help="only the latency of DIR/*.tflite, interleaved")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.latency:
         models = {p.stem: p for p in sorted(args.latency.glob("*.tflite"))}
         latency = interleaved_latency(models, args.threads, args.rounds)
