@@ -120,7 +120,8 @@ def as_background(value: BackgroundArg, blur_kernel: int = BLUR_KERNEL, blur: Bl
             return _picture(Path(text))
         bgr = parse_colour(low)
         if bgr is None:
-            raise InputError(f"background {value!r} is not blur, transparent, a colour or an image file")
+            raise InputError(f"background {value!r} is not blur, transparent, a colour or an image file "
+                             "(a picture, a video, an animated GIF or WebP)")
         return Color(bgr)
     channels = tuple(value)
     if len(channels) != 3 or not all(isinstance(c, (int, np.integer)) and 0 <= c <= 255 for c in channels):

@@ -202,10 +202,10 @@ def _convolve(planes: list[np.ndarray], kernel: np.ndarray) -> np.ndarray:
 
 @functools.lru_cache(maxsize=16)
 def _spectrum(kernel: bytes, size: int, rows: int, cols: int) -> np.ndarray:
-    """The DFT (packed, as cv2.dft gives it) of a square kernel turned by 180 degrees (so that the
-    product is the correlation OpenCV's filters compute), zero-padded to rows x cols."""
+    """The DFT (packed, as cv2.dft gives it) of a square kernel zero-padded to rows x cols. The
+    product is a convolution: a point spreads into the aperture's shape as drawn, corner up."""
     padded = np.zeros((rows, cols), np.float32)
-    padded[:size, :size] = np.frombuffer(kernel, np.float32).reshape(size, size)[::-1, ::-1]
+    padded[:size, :size] = np.frombuffer(kernel, np.float32).reshape(size, size)
     return cv2.dft(padded)
 
 

@@ -86,7 +86,7 @@ def settings_from(opts: argparse.Namespace) -> Settings:
     recipe = recipe_from_args(opts, smooth=opts.smooth)
     if isinstance(recipe.style.background, Transparent):
         raise InputError("a transparent background needs PNG images; a live stream cannot carry it")
-    return Settings(recipe, infer_every=opts.infer_every, target_fps=opts.target_fps)
+    return Settings(recipe, infer_every=opts.infer_every, target_fps=opts.target_fps, skip_still=opts.skip_still)
 
 
 @dataclass
