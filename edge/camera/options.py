@@ -22,7 +22,7 @@ LIVE = frozenset({"model", "backend", "threads", "classes", "blur_kernel", "exac
                   "infer_every", "smooth", "snapshot_every", "target_fps", "look", "blades", "bloom", "falloff",
                   "min_blob", "skip_still"})
 # Options holding paths: relative ones in a config file are relative to the file's folder.
-PATHS = ("model", "record", "snapshot_dir", "auth")
+PATHS = ("model", "record", "snapshot_dir", "auth", "backgrounds_dir")
 NOT_IN_CONFIG = frozenset({"config", "func", "command", "camera_defaults"})
 
 
@@ -99,6 +99,11 @@ def add_camera_options(p: argparse.ArgumentParser) -> None:
     out.add_argument("--allow-host", dest="allow_hosts", type=host_name, action="append", metavar="NAME",
                      help="preview: also answer requests for this host name (repeatable; config: allow-hosts = [...]); "
                           "the bind address, localhost and this machine's names always work")
+    out.add_argument("--backgrounds-dir", type=Path, metavar="DIR",
+                     help="preview: the background pictures and clips the page's controls offer (files in DIR, "
+                          "chosen by name; nothing is uploaded)")
+    out.add_argument("--no-controls", action="store_true",
+                     help="preview: no live controls (the page shows the stream and the figures only)")
     out.add_argument("--record", type=Path, metavar="OUT.mp4",
                      help="record the output: H.264 in fragmented MP4, under its final name while it grows, a "
                           "fragment a second (a recording cut by power loss plays up to its last second)")
