@@ -164,27 +164,58 @@ def _halve(image: np.ndarray) -> np.ndarray:
                       interpolation=cv2.INTER_AREA)
 
 
-def _background_weight(mask: np.ndarray, levels: int, grow: int) -> np.ndarray:
-    """1.0 where a (small) cell holds no foreground pixel at all, after growing the foreground."""
-    for _ in range(levels):
-        mask = cv2.threshold(_halve(mask), 0, 255, cv2.THRESH_BINARY)[1]
-    if grow > 0:
-        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
-    return (mask == 0).astype(np.float32)
+def _grow(mask: np.ndarray, radius: int) -> np.ndarray:
+    """The subject grown by `radius` px, a square (separable: cheap at any size)."""
+    return cv2.dilate(mask, np.ones((2 * radius + 1,) * 2, np.uint8)) if radius > 0 else mask
 
 
-def _weighted_blur(light: np.ndarray, weight: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """blur(light * w) / blur(w) with the aperture; `light` itself where no background is in reach."""
-    planes = cv2.split(light) if light.ndim == 3 else [light]
-    blurred = _convolve([cv2.multiply(plane, weight) for plane in planes] + [weight], kernel)
-    num, den = blurred[..., :-1], blurred[..., -1:]
-    shaped = light.reshape(num.shape)
-    out = np.where(den > 1e-3, num / np.maximum(den, 1e-3), shaped)
-    return out.reshape(light.shape)
+def _times(light: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    return light * (weight if light.ndim == 2 else weight[..., None])
+
+
+def _premultiplied(image: np.ndarray, mask: np.ndarray, bloom: float, levels: int,
+                   grow: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(light x w, w, light) as float32 at the working scale (`levels` halvings): w is 1 on the
+    background (mask 0, the subject grown by `grow` px first), and a small cell's w the share of it.
+
+    The fast path halves the light (all but the last halving), then weighs it at that scale: a cell
+    counts as background only when none of its pixels is in the grown subject, so its light is
+    background light only; the last halving averages premultiplied light and weight alike. Where no
+    background is in reach (inside the subject, or a small patch of background it encloses), the
+    light itself is what the blur falls back on."""
+    if not levels:
+        light, _ = to_light(image, bloom)
+        weight = (_grow(mask, grow) == 0).astype(np.float32)
+        return _times(light, weight), weight, light
+    light16, scale = to_light(image, bloom, np.uint16)
+    first = max(levels - 1, 1)
+    subject = mask
+    for _ in range(first):
+        light16 = _halve(light16)
+        subject = cv2.threshold(_halve(subject), 0, 255, cv2.THRESH_BINARY)[1]
+    background = (_grow(subject, math.ceil(grow / 2 ** first)) == 0).view(np.uint8)
+    num = cv2.bitwise_and(light16, light16, mask=background)
+    weight = background * np.uint8(255)
+    if levels > first:
+        num, weight, light16 = _halve(num), _halve(weight), _halve(light16)
+    to_float = np.float32(1.0 / scale)
+    return num.astype(np.float32) * to_float, weight.astype(np.float32) * np.float32(1 / 255), \
+        light16.astype(np.float32) * to_float
+
+
+def _weighted_blur(num: np.ndarray, weight: np.ndarray, fallback: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """blur(light x w) / blur(w) with the aperture; `fallback` where no background is in reach."""
+    planes = list(cv2.split(num)) if num.ndim == 3 else [num]
+    blurred = _convolve(planes + [weight], kernel)
+    top, bottom = blurred[..., :-1], blurred[..., -1:]
+    ratio = top / np.maximum(bottom, 1e-3)
+    out = np.where(bottom > 1e-3, ratio, fallback.reshape(top.shape))
+    return out.reshape(num.shape)
 
 
 def _convolve(planes: list[np.ndarray], kernel: np.ndarray) -> np.ndarray:
-    """Each float32 plane convolved with `kernel` (edges mirrored, like OpenCV's filters), stacked.
+    """Each float32 plane convolved with `kernel`, stacked. Edges are mirrored about the frame's edge
+    (not its last pixel), which is the same line at every scale.
 
     Through the Fourier transform: for these kernels (hundreds of taps) about half the time of
     cv2.filter2D, at the fast path's small scale and at full resolution alike."""
@@ -194,7 +225,7 @@ def _convolve(planes: list[np.ndarray], kernel: np.ndarray) -> np.ndarray:
     spectrum = _spectrum(kernel.tobytes(), kernel.shape[0], rows, cols)
     out = []
     for plane in planes:
-        padded = cv2.copyMakeBorder(plane, r, rows - height - r, r, cols - width - r, cv2.BORDER_REFLECT_101)
+        padded = cv2.copyMakeBorder(plane, r, rows - height - r, r, cols - width - r, cv2.BORDER_REFLECT)
         product = cv2.mulSpectrums(cv2.dft(padded), spectrum, 0)
         out.append(cv2.idft(product, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)[2 * r:2 * r + height, 2 * r:2 * r + width])
     return cv2.merge(out)
@@ -211,23 +242,23 @@ def _spectrum(kernel: bytes, size: int, rows: int, cols: int) -> np.ndarray:
 
 def _strength(weight: np.ndarray, reach: float) -> np.ndarray:
     """0 at the (grown) subject's edge, rising linearly to 1 `reach` px (at this scale) away."""
-    background = (weight > 0).astype(np.uint8)
+    background = (weight > 0.5).astype(np.uint8)
     if background.all():
         return np.ones(weight.shape, np.float32)
     distance = cv2.distanceTransform(background, cv2.DIST_L2, 3)
     return np.clip(distance / max(reach, 1e-6), 0.0, 1.0)
 
 
-def _falloff_mix(light: np.ndarray, weight: np.ndarray, lens: Lens, radius: float,
+def _falloff_mix(num: np.ndarray, weight: np.ndarray, fallback: np.ndarray, blades: int, radius: float,
                  strength: np.ndarray) -> np.ndarray:
     """Apertures of radius R i/n (i = 1..n) blended per pixel by strength (at this scale):
     strength s uses the two apertures around s n; below 1/n, the smallest one."""
     position = np.clip(strength * FALLOFF_LEVELS, 1.0, float(FALLOFF_LEVELS))
-    out = np.zeros_like(light)
+    out = np.zeros_like(num)
     for i in range(1, FALLOFF_LEVELS + 1):
-        level = _weighted_blur(light, weight, aperture(radius * i / FALLOFF_LEVELS, lens.blades))
+        level = _weighted_blur(num, weight, fallback, aperture(radius * i / FALLOFF_LEVELS, blades))
         share = np.clip(1.0 - np.abs(position - i), 0.0, 1.0)  # a tent: 1 at i, 0 at i +- 1
-        out += level * (share if light.ndim == 2 else share[..., None])
+        out += _times(level, share)
     return out
 
 
@@ -239,22 +270,13 @@ def lens_blur(image: np.ndarray, mask: np.ndarray, lens: Lens = Lens(), exact: b
         return image.copy()
     levels = 0 if exact else halvings(image.shape, radius)
     grow = max(2, round(min(mask.shape[:2]) * GROW))
-    if levels:
-        # Halvings of 16-bit light (a quarter of float32's memory traffic), then float32 when small.
-        small, scale = to_light(image, lens.bloom, np.uint16)
-        for _ in range(levels):
-            small = _halve(small)
-        small = small.astype(np.float32) * np.float32(1.0 / scale)
-    else:
-        small, _ = to_light(image, lens.bloom)
-    factor = image.shape[1] / small.shape[1]
-    weight = _background_weight(mask, levels, math.ceil(grow / factor))
-    small_radius = radius / factor
+    num, weight, fallback = _premultiplied(image, mask, lens.bloom, levels, grow)
+    factor = image.shape[1] / num.shape[1]
     if lens.falloff > 0:
         strength = _strength(weight, lens.falloff * max(image.shape[:2]) / factor)
-        blurred = _falloff_mix(small, weight, lens, small_radius, strength)
+        blurred = _falloff_mix(num, weight, fallback, lens.blades, radius / factor, strength)
     else:
-        blurred = _weighted_blur(small, weight, aperture(small_radius, lens.blades))
+        blurred = _weighted_blur(num, weight, fallback, aperture(radius / factor, lens.blades))
     out = from_light(blurred, lens.bloom, image.dtype)
     if levels:
         out = cv2.resize(out, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
