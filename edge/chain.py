@@ -115,7 +115,9 @@ class Chain:
         if not isinstance(movie, Movie):
             return style
         if movie.path not in self._movies:
-            self._movies[movie.path] = open_moving(movie.path)
+            for other in self._movies.values():  # one clip plays at a time: the others are closed
+                other.close()
+            self._movies = {movie.path: open_moving(movie.path)}
         return dataclasses.replace(style, background=Replace(self._movies[movie.path].next()))
 
     def mask_of(self, image: np.ndarray, small: np.ndarray | None = None, metadata: Any = None) -> np.ndarray:
