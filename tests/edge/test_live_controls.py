@@ -24,8 +24,6 @@ from tests.conftest import TINY
 from tests.edge.cdp import Chromium
 from tests.edge.test_camera_cli import Camera, chromium, no_leftover_processes  # noqa: F401 - autouse fixture
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
 DOTS = [(50, 50), (270, 50), (50, 190), (270, 190)]  # (x, y) of small white lights on a dark wall
 
 
@@ -170,6 +168,7 @@ class _Site(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@pytest.mark.browser
 def test_the_page_changes_the_look_in_chromium_and_another_site_cannot(tmp_path, lights, pictures):
     browser_binary = chromium()
     camera = start(lights, pictures, "--bloom", "1")
