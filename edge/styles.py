@@ -71,7 +71,8 @@ class Style:
     """How `compose` renders a frame: the background, edge feathering and the exact path."""
     background: Background = Blur()
     feather: int = 0        # Gaussian kernel across the edge in px; 0 = hard edge like the reference
-    exact: bool = False     # reference path: full-res Gaussian of the whole frame, halo included
+    exact: bool = False     # reference path: full-res Gaussian of the whole frame, halo included (a Lens:
+    #                         the lens blur at full resolution, what its fast path is measured against)
 
 
 def parse_colour(text: str) -> tuple[int, int, int] | None:
