@@ -19,7 +19,9 @@ from typing import Any
 _EXPORTS = {
     "load_model": "api", "mask": "api", "blur": "api", "process_video": "api", "as_background": "api",
     "describe": "api",
-    "Style": "styles", "Blur": "styles", "Color": "styles", "Replace": "styles", "Transparent": "styles",
+    "look_of": "api",
+    "Style": "styles", "Blur": "styles", "Lens": "styles", "Color": "styles", "Replace": "styles",
+    "Movie": "styles", "Transparent": "styles",
     "Recipe": "chain", "Chain": "chain", "STAGES": "chain",
     "Backend": "model", "ModelSet": "model", "LABELS": "model",
     "VideoResult": "batch",

@@ -39,7 +39,7 @@ from .media.images import encode_image, read_image, to_bgr8, write_image
 from .media.inputs import expand_inputs, is_video
 from .media.video import VideoFileSink, VideoFileSource
 from .model import open_model
-from .styles import Blur, Style, Transparent
+from .styles import Blur, Lens, Style, Transparent
 
 POSTPROCESS = ("mask", "background", "blend")  # what the frame needs after the model, before encoding
 DEFAULT_SIZE = (640, 480)
@@ -152,6 +152,10 @@ def describe_style(style: Style) -> str:
     name = type(bg).__name__.lower()
     if isinstance(bg, Blur):
         name = f"{'exact' if style.exact else 'fast halo-free'} blur {bg.kernel}"
+    elif isinstance(bg, Lens):
+        name = (f"{'exact' if style.exact else 'fast'} halo-free lens {bg.kernel}, "
+                f"{f'{bg.blades} blades' if bg.blades else 'disc'}, bloom {bg.bloom:g}"
+                + (f", falloff {bg.falloff:g}" if bg.falloff else ""))
     return name + (f", feather {style.feather}" if style.feather else "")
 
 

@@ -12,6 +12,7 @@ ends). `decode` and `encode` are timed by whoever reads and writes the frames.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -19,12 +20,15 @@ from typing import Any, Callable
 import numpy as np
 
 from . import core
+from .blobs import drop_small_blobs
 from .media.images import to_bgr8
+from .media.moving import MovingPicture, open_moving
 from .model import PERSON, Backend, ModelSet
-from .styles import Style
+from .styles import Movie, Replace, Style
 
 STAGES = ("decode", "preprocess", "inference", "mask", "background", "blend", "encode")
 Record = Callable[[str, float], None]
+MIN_BLOB = 0.0  # --min-blob's default (see docs/BENCHMARKS.md: person IoU with and without it)
 
 
 def _ignore(stage: str, seconds: float) -> None:
@@ -33,17 +37,20 @@ def _ignore(stage: str, seconds: float) -> None:
 
 @dataclass(frozen=True)
 class Recipe:
-    """What the chain makes of a frame: the classes kept sharp, the look, and temporal smoothing
-    (the share of the previous mask kept: 0 off, 0.9 very steady; for streams of frames)."""
+    """What the chain makes of a frame: the classes kept sharp, the look, temporal smoothing (the
+    share of the previous mask kept: 0 off, 0.9 very steady; for streams of frames), and the
+    smallest part of the mask kept, as a share of the frame (`blobs.drop_small_blobs`; 0 off)."""
     class_ids: tuple[int, ...] = (PERSON,)
     style: Style = field(default_factory=Style)
     smooth: float = 0.0
+    min_blob: float = MIN_BLOB
 
 
 class Chain:
     """The steps of one frame with one set of models. `segment` and `mask` keep state between frames
     (the model picked per frame size, the smoothing average), so a stream of frames uses one Chain
-    from one thread; `compose` keeps none and may run in another thread."""
+    from one thread; `compose` may run in another thread, and keeps only where a moving background
+    is (one frame further per composed frame)."""
 
     def __init__(self, models: ModelSet | Backend, recipe: Recipe = Recipe(), record: Record = _ignore):
         self.models = models if isinstance(models, ModelSet) else ModelSet([models])
@@ -52,6 +59,7 @@ class Chain:
         self._picked: dict[tuple[int, int], Backend] = {}
         self._average: np.ndarray | None = None
         self._previous: np.ndarray | None = None
+        self._movies: dict[str, MovingPicture] = {}
 
     def model_for(self, size: tuple[int, int]) -> Backend:
         """The model for frames of (h, w) `size`: the one whose input aspect is closest (asked once per size)."""
@@ -77,11 +85,12 @@ class Chain:
         return model.crop(raw, valid)
 
     def mask(self, labels: np.ndarray, size: tuple[int, int], recipe: Recipe | None = None) -> np.ndarray:
-        """The binary mask (uint8 0/255) of a frame of (h, w) `size` from its class map, smoothed over
-        the previous frames' masks when the recipe asks."""
+        """The binary mask (uint8 0/255) of a frame of (h, w) `size` from its class map, without the
+        blobs smaller than the recipe's `min_blob`, smoothed over the previous frames' masks when
+        the recipe asks."""
         recipe = recipe or self.recipe
         start = time.perf_counter()
-        mask = core.frame_mask(labels, recipe.class_ids, size)
+        mask = drop_small_blobs(core.frame_mask(labels, recipe.class_ids, size), recipe.min_blob)
         if recipe.smooth > 0:
             self._average = core.smooth_mask(self._average, mask, recipe.smooth)
             mask = core.binarize(self._average, self._previous)
@@ -98,7 +107,18 @@ class Chain:
         def lap(stage: str) -> None:
             laps.append(time.perf_counter())
             self.record(stage, laps[-1] - laps[-2])
-        return core.compose(frame, mask, (recipe or self.recipe).style, lap)
+        return core.compose(frame, mask, self._still((recipe or self.recipe).style), lap)
+
+    def _still(self, style: Style) -> Style:
+        """The style with a moving background's next frame as its picture (core draws stills only)."""
+        movie = style.background
+        if not isinstance(movie, Movie):
+            return style
+        if movie.path not in self._movies:
+            for other in self._movies.values():  # one clip plays at a time: the others are closed
+                other.close()
+            self._movies = {movie.path: open_moving(movie.path)}
+        return dataclasses.replace(style, background=Replace(self._movies[movie.path].next()))
 
     def mask_of(self, image: np.ndarray, small: np.ndarray | None = None, metadata: Any = None) -> np.ndarray:
         """The mask of an image (any format `read_image` gives): segment, then mask at its size."""

@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from .styles import BLUR_KERNEL, Blur, Color, Replace, Style, Transparent
+from .lens import lens_blur
+from .styles import BLUR_KERNEL, Blur, Color, Lens, Replace, Style, Transparent
 
 MASK_SMOOTH_KERNEL = 15
 
@@ -229,6 +230,8 @@ def background_of(image: np.ndarray, mask: np.ndarray, style: Style) -> np.ndarr
         return solid(bg.bgr, image)
     if isinstance(bg, Replace):
         return match_format(cover(bg.image, image.shape[:2]), image)
+    if isinstance(bg, Lens):  # halo-free too; `exact`: at full resolution
+        return lens_blur(image, mask, bg, style.exact)
     if style.exact:
         return exact_blur(image, bg.kernel)
     return background_blur(image, mask, bg.kernel)

@@ -11,11 +11,13 @@ length. An output that is slow to write (a video encoder) is wrapped in a `Threa
 encode overlaps the next frame's work.
 
 The segment stage runs the model on every `infer_every`-th frame and reuses the last mask in
-between. `run_serial` runs the same stage code one frame at a time in the caller's thread: the
+between; with `skip_still`, also on a frame due for inference that is nearly the same as the one the
+model last saw (`still.is_still`: PSNR of small grey copies above `skip_still` dB). `run_serial` runs the same stage code one frame at a time in the caller's thread: the
 reference the threaded run is compared with.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,17 +30,20 @@ from .errors import PibokehError
 from .media.frames import Frame, FrameSink, FrameSource
 from .model import Backend, ModelSet
 from .stats import Stats
+from .still import is_still, thumbnail
 
 END = object()  # what the read stage posts when a finite source is over
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What can change while running (a camera's reload): the recipe, how often the model runs, and
-    the output rate the camera's governor aims for (0: keep `infer_every` as it is)."""
+    """What can change while running (a camera's reload): the recipe, how often the model runs, the
+    output rate the camera's governor aims for (0: keep `infer_every` as it is), and the PSNR (dB)
+    above which a still scene reuses the last mask (0: off)."""
     recipe: Recipe = field(default_factory=Recipe)
     infer_every: int = 1
     target_fps: float = 0.0
+    skip_still: float = 0.0
 
 
 class Latest:
@@ -203,7 +208,7 @@ class Engine:
         with self._lock:
             if self.settings is not seen:
                 return False
-            self.settings = Settings(seen.recipe, infer_every, seen.target_fps)
+            self.settings = dataclasses.replace(seen, infer_every=infer_every)
             self.changed = time.monotonic()
             return True
 
@@ -257,9 +262,15 @@ class Engine:
         size = frame.image.shape[:2]
         state.inferred = (state.mask is None or state.mask.shape != size
                           or state.count % settings.infer_every == 0)
+        thumb = thumbnail(frame.image) if settings.skip_still else None
+        same_maker = state.made_by is not None and state.made_by[0] is chain and state.made_by[1] is settings.recipe
+        if state.inferred and same_maker and thumb is not None and is_still(thumb, state.seen, settings.skip_still):
+            state.inferred = False  # the scene has not changed since the model last saw it: its mask holds
+            self.stats.inferences_skipped += 1
         if state.inferred:
             labels = chain.segment(frame.image, frame.small, frame.metadata)
             state.mask = chain.mask(labels, size, settings.recipe)
+            state.seen, state.made_by = thumb, (chain, settings.recipe)
             self.stats.inferences += 1
         state.count += 1
         return _Masked(frame, state.mask, read_at)
@@ -312,10 +323,13 @@ class Engine:
 
 @dataclass
 class _SegmentState:
-    """What the segment stage carries from frame to frame."""
+    """What the segment stage carries from frame to frame: the last mask, the thumbnail of the frame
+    it was made from, and the chain and recipe that made it."""
     mask: np.ndarray | None = None
     count: int = 0
     inferred: bool = False
+    seen: np.ndarray | None = None
+    made_by: tuple[Any, Recipe] | None = None
 
 
 class ThreadedSink(FrameSink):

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Callable
 
 from . import api
-from .chain import Recipe
+from .chain import MIN_BLOB, Recipe
 from .media.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_LIMIT, limit_pixels
 from .model import BACKENDS, ModelSet
-from .styles import BLUR_KERNEL, Style
+from .styles import BLADES, BLOOM, BLUR_KERNEL, LOOKS, Style
 MAX_KERNEL = 1001   # px: a 1001 Gaussian already blurs a 4K frame to mush; more only costs time
 MAX_THREADS = 64
 MAX_SIDE = 16384    # px: the largest frame side any option accepts
@@ -79,6 +79,15 @@ def float_in(low: float, high: float, what: str = "a number", zero: bool = False
 
 positive_float = float_in(0, 1e9, "a positive number")
 non_negative_float = float_in(0, 1e9, "a number", zero=True)
+share = float_in(0, 1, "a share from 0 to 1", zero=True)
+
+
+def blade_count(text: str) -> int:
+    """--blades: 0 (a round aperture) or BLADES[0] to BLADES[1]."""
+    value = int_in(0, BLADES[1], "a number of blades")(text)
+    if 0 < value < BLADES[0]:
+        raise argparse.ArgumentTypeError(f"expected 0 (round) or {BLADES[0]} to {BLADES[1]} blades, got {text!r}")
+    return value
 
 
 def pixel_count(text: str) -> int:
@@ -116,8 +125,13 @@ def add_quiet(parser: argparse.ArgumentParser, help: str = "no progress bar or s
 
 
 def add_classes(parser: argparse.ArgumentParser, what: str = "to keep sharp") -> None:
+    """--classes, and --min-blob (which parts of those classes' mask are kept)."""
     parser.add_argument("--classes", default="person", metavar="LIST",
                         help=f"PASCAL classes {what}, names or ids, e.g. person,car (default: person)")
+    parser.add_argument("--min-blob", type=float_in(0, 0.5, "a share of the frame", zero=True), default=MIN_BLOB,
+                        metavar="F", help="drop parts of the mask smaller than F of the frame's area, e.g. 0.002 "
+                                          f"(stray patches the model took for the class; default: {MIN_BLOB:g}"
+                                          f"{', off' if not MIN_BLOB else ''})")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -138,17 +152,33 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 def add_style_options(parser: argparse.ArgumentParser) -> None:
     add_classes(parser)
     parser.add_argument("--blur-kernel", type=odd_kernel, default=BLUR_KERNEL, metavar="K",
-                        help=f"Gaussian kernel of the background blur, odd px up to {MAX_KERNEL} "
-                             f"(default: {BLUR_KERNEL})")
+                        help=f"strength of the background blur: the Gaussian's kernel, odd px up to {MAX_KERNEL} "
+                             f"(default: {BLUR_KERNEL}); the lens look's aperture has the same spread")
+    parser.add_argument("--look", choices=LOOKS, default="gaussian",
+                        help="how the background is blurred: gaussian (default, the reference's blur) or lens "
+                             "(an aperture in linear light: bright points bloom into flat discs)")
+    parser.add_argument("--blades", type=blade_count, default=0, metavar="N",
+                        help=f"lens look: an aperture of N blades, a polygon, {BLADES[0]} to {BLADES[1]} "
+                             "(default: 0, a round disc)")
+    parser.add_argument("--bloom", type=share, default=BLOOM, metavar="B",
+                        help="lens look: how much brighter than stored the clipped highlights count, 0 to 1 "
+                             f"(0: as stored, 1: 64 times; default: {BLOOM:g}, 8 times)")
+    parser.add_argument("--falloff", type=share, default=0.0, metavar="F",
+                        help="lens look: blur growing with the distance from the subject, sharp at its edge and "
+                             "full strength F of the frame's longer side away, 0 to 1 (default: 0, even blur)")
     parser.add_argument("--exact", action="store_true",
                         help="the reference path: full-resolution Gaussian of the whole frame (slow, and the "
-                             "person's colours bleed into the background); default is a fast, halo-free blur")
+                             "person's colours bleed into the background); default is a fast, halo-free blur. "
+                             "With --look lens: the lens blur at full resolution (slow; what its fast path is "
+                             "measured against)")
     parser.add_argument("--feather", type=odd_or_zero, default=0, metavar="K",
                         help=f"soften the mask edge with a K px Gaussian, odd, up to {MAX_KERNEL} "
                              "(default: 0, a hard edge)")
     parser.add_argument("--background", default="blur", metavar="B",
                         help="blur (default), a colour (green, '#00ff00', '0,255,0'), an image file to put "
-                             "behind, or transparent (PNG with alpha = mask; videos: VP9 WebM with alpha)")
+                             "behind, a video or animated GIF/WebP to play behind (a frame per output frame, "
+                             "looped; a photo gets its first frame), or transparent (PNG with alpha = mask; "
+                             "videos: VP9 WebM with alpha)")
 
 
 # ---- from options to objects --------------------------------------------------------------------
@@ -160,7 +190,8 @@ def apply_limits(args: argparse.Namespace) -> None:
 
 def style_from_args(args: argparse.Namespace) -> Style:
     apply_limits(args)  # a background image is the first image some commands read
-    return Style(background=api.as_background(args.background, args.blur_kernel), feather=args.feather,
+    blur = api.look_of(args.look, args.blur_kernel, args.blades, args.bloom, args.falloff)
+    return Style(background=api.as_background(args.background, args.blur_kernel, blur), feather=args.feather,
                  exact=args.exact)
 
 
@@ -173,4 +204,4 @@ def open_models(args: argparse.Namespace) -> ModelSet:
 def recipe_from_args(args: argparse.Namespace, smooth: float = 0.0) -> Recipe:
     """--classes and, where the command has them, the look options, as the chain's recipe."""
     style = style_from_args(args) if hasattr(args, "background") else Style()
-    return Recipe(api.recipe(args.classes).class_ids, style, smooth)
+    return Recipe(api.recipe(args.classes).class_ids, style, smooth, args.min_blob)

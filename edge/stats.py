@@ -93,6 +93,7 @@ class Stats:
     frames_in: int = 0
     frames_out: int = 0
     inferences: int = 0
+    inferences_skipped: int = 0  # frames due for inference that reused the mask: the scene was still
     reconnects: int = 0
     reloads: int = 0          # reloads applied
     reloads_failed: int = 0   # reloads refused (bad config or model): the old settings kept running

@@ -41,7 +41,17 @@ def read_config(path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: not valid TOML ({exc})") from None
-    parser = ConfigParser(prog=str(path), add_help=False)
+    settings = parse_settings(data, str(path))
+    for key in PATHS:
+        if key in settings:
+            settings[key] = _relative_to(path.parent, key, settings[key])
+    return settings
+
+
+def parse_settings(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """Settings by long option name (`blur-kernel` or `blur_kernel`) -> the values they parse to,
+    checked and converted like the command line's; InputError names `where` and the problem."""
+    parser = ConfigParser(prog=where, add_help=False)
     add_camera_options(parser)
     # the long option of each setting (--allow-host's setting is allow_hosts)
     flags = {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
@@ -50,12 +60,12 @@ def read_config(path: Path) -> dict[str, Any]:
     for key, value in data.items():
         dest = ALIASES.get(key.replace("-", "_"), key.replace("-", "_"))
         if dest not in known:
-            raise InputError(f"{path}: unknown setting {key!r}; settings are the long options of "
+            raise InputError(f"{where}: unknown setting {key!r}; settings are the long options of "
                              "`pibokeh camera --help`")
         flag = flags[dest]
         if isinstance(value, bool):
             if parser.get_default(dest) is not False:
-                raise InputError(f"{path}: {key} needs a value, not {str(value).lower()}")
+                raise InputError(f"{where}: {key} needs a value, not {str(value).lower()}")
             argv += [flag] if value else []
         elif isinstance(value, (str, int, float)):
             argv += [f"{flag}={value}"]  # one word: a value starting with "-" is still a value
@@ -66,17 +76,14 @@ def read_config(path: Path) -> dict[str, Any]:
         elif isinstance(value, list) and dest == "model" and all(isinstance(v, str) for v in value):
             argv += [f"{flag}={item}" for item in value]  # several models: each input to the one of its aspect
         else:
-            raise InputError(f"{path}: {key} should be a string or a number")
+            raise InputError(f"{where}: {key} should be a string or a number")
     try:
         parsed = vars(parser.parse_args(argv))
     except InputError as exc:
-        raise InputError(f"{path}: {exc}") from None
+        raise InputError(f"{where}: {exc}") from None
     chosen = {ALIASES.get(key.replace("-", "_"), key.replace("-", "_")) for key in data}
     settings = {k: v for k, v in parsed.items() if k in chosen and v is not None and v is not False}
     settings.update({k: False for k in chosen if parsed.get(k) is False})
-    for key in PATHS:
-        if key in settings:
-            settings[key] = _relative_to(path.parent, key, settings[key])
     return settings
 
 

@@ -6,7 +6,8 @@ families, so /stats and /metrics cannot disagree and nothing is counted twice. E
 `CollectorRegistry` of its own (not the library's global one), with the library's process
 collector for RSS and CPU time.
 
-    pibokeh_frames_in_total, _frames_out_total, _frames_dropped_total, _inferences_total
+    pibokeh_frames_in_total, _frames_out_total, _frames_dropped_total, _inferences_total,
+    pibokeh_inferences_skipped_total (the scene was still: the last mask reused)
     pibokeh_stage_seconds{stage}    histogram: decode, preprocess, inference, mask, background, blend,
                                     encode, output, record, latency (stats.STAGES)
     pibokeh_fps{direction}          frames per second in / out over the last 2 s
@@ -85,6 +86,8 @@ class PipelineCollector(Collector):
         yield _counter("pibokeh_frames_dropped", "Frames a slower stage never took (replaced by a newer one)",
                        snap["dropped"])
         yield _counter("pibokeh_inferences", "Model runs", snap["inferences"])
+        yield _counter("pibokeh_inferences_skipped", "Model runs skipped because the scene was still (--skip-still)",
+                       snap["inferences_skipped"])
         fps = GaugeMetricFamily("pibokeh_fps", "Frames per second over the last 2 s", labels=["direction"])
         fps.add_metric(["in"], snap["fps_in"])
         fps.add_metric(["out"], snap["fps_out"])

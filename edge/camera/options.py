@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..media.encoders import RECORD_CODECS
+from ..still import SKIP_STILL
 from ..options import (
     add_model_options,
     add_quiet,
@@ -18,9 +19,10 @@ from ..options import (
 
 # Options a reload (SIGHUP) applies to the running pipeline; the others need a restart.
 LIVE = frozenset({"model", "backend", "threads", "classes", "blur_kernel", "exact", "feather", "background",
-                  "infer_every", "smooth", "snapshot_every", "target_fps"})
+                  "infer_every", "smooth", "snapshot_every", "target_fps", "look", "blades", "bloom", "falloff",
+                  "min_blob", "skip_still"})
 # Options holding paths: relative ones in a config file are relative to the file's folder.
-PATHS = ("model", "record", "snapshot_dir", "auth")
+PATHS = ("model", "record", "snapshot_dir", "auth", "backgrounds_dir")
 NOT_IN_CONFIG = frozenset({"config", "func", "command", "camera_defaults"})
 
 
@@ -76,6 +78,10 @@ def add_camera_options(p: argparse.ArgumentParser) -> None:
                       help="adaptive load: raise --infer-every while the output falls short of F fps or the "
                            "SoC is throttled, lower it again when there is room (default: 0, off; "
                            "--infer-every is then where it starts)")
+    live.add_argument("--skip-still", type=float_in(10, 100, "a PSNR in dB", zero=True), default=SKIP_STILL,
+                      metavar="DB", help="reuse the last mask while the scene is still: a frame within DB of PSNR "
+                                         "of the one the model last saw (on small grey copies) skips the model, "
+                                         f"10 to 100 (default: {SKIP_STILL:g}; 0: off; higher: fewer skips)")
     live.add_argument("--smooth", type=smoothing, default=0.0, metavar="ALPHA",
                       help="temporal mask smoothing: share of the previous mask kept, 0-0.95 (default: 0, off)")
     out = p.add_argument_group("outputs")
@@ -93,6 +99,11 @@ def add_camera_options(p: argparse.ArgumentParser) -> None:
     out.add_argument("--allow-host", dest="allow_hosts", type=host_name, action="append", metavar="NAME",
                      help="preview: also answer requests for this host name (repeatable; config: allow-hosts = [...]); "
                           "the bind address, localhost and this machine's names always work")
+    out.add_argument("--backgrounds-dir", type=Path, metavar="DIR",
+                     help="preview: the background pictures and clips the page's controls offer (files in DIR, "
+                          "chosen by name; nothing is uploaded)")
+    out.add_argument("--no-controls", action="store_true",
+                     help="preview: no live controls (the page shows the stream and the figures only)")
     out.add_argument("--record", type=Path, metavar="OUT.mp4",
                      help="record the output: H.264 in fragmented MP4, under its final name while it grows, a "
                           "fragment a second (a recording cut by power loss plays up to its last second)")

@@ -5,7 +5,8 @@
     /snapshot.jpg  the latest output frame             /config    the settings in use as JSON
     /metrics       the same figures as /stats, for Prometheus (camera/metrics.py)
 
-Only GET of these paths: other paths 404, other methods 405; nothing is served from disk.
+Only GET of these paths (and /controls, GET and POST: camera/controls.py routes it); other paths 404,
+other methods 405; nothing is served from disk.
 The pipeline hands frames to a `PreviewHub` (a FrameSink) and never waits for a client: each client
 thread takes the newest frame when it is ready for one, so a slow client skips frames and only
 slows itself. A frame is JPEG-encoded once, by the first client that wants it.
@@ -101,6 +102,7 @@ class PreviewServer(HTTPServer):
     allow_reuse_address = True
     request_queue_size = 128  # a burst of connections waits in the kernel, not refused
     metrics: Callable[[], tuple[bytes, str]] | None = None  # /metrics (body, content type), when set
+    routes: dict[tuple[str, str], Callable[[Any], tuple[int, bytes, str]]] = {}  # (method, path) -> handler: controls
 
     def __init__(self, address: tuple[str, int], hub: PreviewHub, stats: JsonFn, config: JsonFn,
                  max_clients: int = 10, healthy: Callable[[], tuple[bool, str]] | None = None,
@@ -241,11 +243,17 @@ class PreviewHandler(BaseHTTPRequestHandler):
             return
         if self.server.auth is not None and path not in self.PUBLIC and not self._authorised():
             return
-        handler = self.ROUTES.get(path)
-        if handler is None:
+        handler, route = self.ROUTES.get(path), self.server.routes.get((self.command, path))
+        if route is not None:
+            self._send(*route(self))
+        elif self.command != "GET":
+            self._not_allowed()
+        elif handler is None:
             self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain")
         else:
             getattr(self, handler)()
+
+    do_POST = do_GET  # noqa: N815 - only where a route takes it (the controls); elsewhere 405
 
     # ---- who is asking ----
 

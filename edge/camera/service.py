@@ -34,6 +34,7 @@ from ..styles import Transparent
 from .access import check_serve
 from .auth import Authenticator
 from .config import describe, resolve
+from .controls import Controls
 from .governor import Governor
 from .metrics import metrics_exporter
 from .options import LIVE
@@ -86,7 +87,7 @@ def settings_from(opts: argparse.Namespace) -> Settings:
     recipe = recipe_from_args(opts, smooth=opts.smooth)
     if isinstance(recipe.style.background, Transparent):
         raise InputError("a transparent background needs PNG images; a live stream cannot carry it")
-    return Settings(recipe, infer_every=opts.infer_every, target_fps=opts.target_fps)
+    return Settings(recipe, infer_every=opts.infer_every, target_fps=opts.target_fps, skip_still=opts.skip_still)
 
 
 @dataclass
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: Settings, 
                     duration=opts.duration)
     status = LiveStatus(engine, thermal.Monitor(), outputs.recording)
     governor = Governor(engine, status.heat, log)
-    state = {"opts": opts, "loaded": now_iso()}
+    state = {"opts": opts, "loaded": now_iso(), "lock": threading.Lock()}  # the lock: one reload or control at a time
     server = None
     interrupted = False
     problems: list[str] = []
@@ -217,6 +218,8 @@ def serve(opts: argparse.Namespace, auth: Authenticator | None, outputs: Outputs
                            allow_hosts=opts.allow_hosts or (),
                            healthy=healthy_while(lambda: engine.stats.last_output, lambda: engine.running))
     server.metrics = metrics_exporter(status, server)
+    server.routes = Controls(state, lambda new: change(state, engine, new), opts.backgrounds_dir, log,
+                             enabled=not opts.no_controls).routes()
     server.start()
     log(f"serving {server.url}")  # always shown: it is how a user (or a test) finds the page
     return server
@@ -232,7 +235,8 @@ def watch_signals(args: argparse.Namespace, state: dict[str, Any], engine: Engin
                 return False
             if signals.reload.is_set():
                 signals.reload.clear()
-                reload(args, state, engine, outputs.snapshots)
+                with state["lock"]:
+                    reload(args, state, engine, outputs.snapshots)
             if signals.snapshot.is_set():
                 signals.snapshot.clear()
                 if outputs.snapshots is not None:
@@ -277,6 +281,20 @@ def try_settings(models: ModelSet, settings: Settings, size: tuple[int, int]) ->
     """One test frame of the source's (width, height) through the chain: what a new configuration
     would do to the first live frame, done before it is swapped in."""
     Chain(models, settings.recipe)(np.full((size[1], size[0], 3), 128, np.uint8))
+
+
+def change(state: dict[str, Any], engine: Engine, new: argparse.Namespace) -> None:
+    """A change of the look from the page's controls, applied like a reload (same models): checked on
+    a test frame first; raises, leaving the old settings running, if it cannot work."""
+    with state["lock"]:
+        try:
+            settings = settings_from(new)
+            try_settings(engine.models, settings, engine.source.size)
+        except Exception:
+            engine.stats.reloads_failed += 1
+            raise
+        engine.update(settings)
+        state["opts"], state["loaded"] = new, now_iso()
 
 
 def reload(args: argparse.Namespace, state: dict[str, Any], engine: Engine, snapshots: SnapshotSink | None) -> None:

@@ -47,6 +47,8 @@ class LiveStatus:
             "frames_out": stats.frames_out,
             "dropped": engine.dropped,
             "inferences": stats.inferences,
+            "inferences_skipped": stats.inferences_skipped,
+            "skip_still": settings.skip_still or None,
             "infer_every": settings.infer_every,
             "target_fps": settings.target_fps or None,
             "adjustments": stats.adjustments,

@@ -41,9 +41,12 @@ def masks(draw, shape):
 
 @st.composite
 def looks(draw):
-    kind = draw(st.sampled_from(["blur", "colour", "replace", "transparent"]))
+    kind = draw(st.sampled_from(["blur", "lens", "colour", "replace", "transparent"]))
     if kind == "blur":
         background = styles.Blur(draw(st.integers(0, 40)) * 2 + 1)
+    elif kind == "lens":
+        background = styles.Lens(draw(st.integers(0, 40)) * 2 + 1, draw(st.sampled_from([0, 5, 9])),
+                                 draw(st.sampled_from([0.0, 0.5, 1.0])), draw(st.sampled_from([0.0, 0.3])))
     elif kind == "colour":
         background = styles.Color(tuple(draw(st.integers(0, 255)) for _ in range(3)))
     elif kind == "replace":
