@@ -38,7 +38,7 @@ from .governor import Governor
 from .metrics import metrics_exporter
 from .options import LIVE
 from .preview import PreviewHub, PreviewServer, healthy_while
-from .recording import Recording
+from .recording import Recording, check_record_path
 from .reopen import Reconnecting, open_with_retries
 from .snapshots import SnapshotSink
 from .sources import DEFAULT_CAMERA_SIZE, URL_SCHEMES, LiveSource, open_source
@@ -152,6 +152,8 @@ def check_early(opts: argparse.Namespace) -> None:
     and a recording that would overwrite the input video."""
     if opts.serve:
         check_serve(opts.serve, bool(opts.auth), bool(opts.no_auth))
+    if opts.record:
+        check_record_path(opts.record)
     if opts.record and opts.source.startswith("video:") and \
             Path(opts.source[6:]).resolve() == Path(opts.record).resolve():
         raise InputError(f"--record {opts.record} would overwrite the input video; choose another file")
@@ -189,6 +191,7 @@ def open_outputs(opts: argparse.Namespace, source: LiveSource, stats: Stats, say
             outputs.recording = Recording(opts.record, source.fps, source.size, codec=opts.codec,
                                           skips=source.skips_frames, record=stats.record)
             outputs.all.append(outputs.recording)
+            say(f"recording to {outputs.recording.path}")  # the name taken: never an existing file
         if opts.virtual_camera:
             outputs.all.append(VirtualCameraSink(opts.virtual_camera, source.fps, source.size))
             say(f"virtual camera {outputs.all[-1].device}")
@@ -251,7 +254,7 @@ def summary(opts: argparse.Namespace, engine: Engine, status: LiveStatus, output
     line = (f"{stats['frames_out']} frames in {elapsed:.1f} s ({stats['frames_out'] / elapsed:.1f} fps out), "
             f"{stats['dropped']} dropped, {stats['inferences']} inferences")
     if outputs.recording is not None:
-        line += f"; recorded {opts.record}" if outputs.recording.path.exists() else "; nothing recorded"
+        line += f"; recorded {outputs.recording.path}" if outputs.recording.path.exists() else "; nothing recorded"
     if outputs.snapshots is not None and outputs.snapshots.saved:
         line += f"; {len(outputs.snapshots.saved)} snapshots in {opts.snapshot_dir}"
     errors = ([engine.error] if engine.error else []) + problems

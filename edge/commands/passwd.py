@@ -11,6 +11,7 @@ from ..camera.auth import check_user, write_user
 from ..errors import InputError
 
 MIN_PASSWORD = 8
+MAX_PASSWORD_BYTES = 1024  # the whole login travels in one request header (16 kB at most)
 
 
 def register(sub: Any) -> None:
@@ -31,10 +32,30 @@ def cmd_passwd(args: argparse.Namespace) -> int:
         if getpass.getpass("again: ") != password:
             raise InputError("the two passwords differ; nothing changed")
     else:
-        password = sys.stdin.readline().rstrip("\r\n")
+        password = _line_of(sys.stdin.buffer.readline(MAX_PASSWORD_BYTES + 2))
+    if password is None or not _is_utf8(password):
+        raise InputError("the password is not UTF-8 text (a browser sends the login as UTF-8); nothing changed")
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise InputError(f"the password is longer than {MAX_PASSWORD_BYTES} bytes; nothing changed")
     if len(password) < MIN_PASSWORD:
         raise InputError(f"the password needs at least {MIN_PASSWORD} characters; nothing changed")
     added = write_user(args.file, args.user, password)
     print(f"pibokeh: {'added' if added else 'changed the password of'} {args.user} "
           f"{'to' if added else 'in'} {args.file}", file=sys.stderr)
     return 0
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")  # getpass gives undecodable bytes as surrogates
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _line_of(data: bytes) -> str | None:
+    """The first line of standard input as text; None when it is not UTF-8."""
+    try:
+        return data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        return None

@@ -7,7 +7,8 @@ both, with a warning (see `video_opencv`).
 Two ways to write (`VideoFileSink`):
 - a file (batch): encoded into a hidden temporary file beside the output, renamed into place only
   after the muxer closed without error, so an existing output is never replaced by a broken one;
-- a recording (`live=True`): fragmented MP4 under its final name from the first frame, a keyframe
+- a recording (`live=True`): a new file (never an existing one: `OutputExists`), fragmented MP4
+  under its final name from the first frame, a keyframe
   and a fragment every second, so a recording cut by power loss or SIGKILL plays up to its last
   second; timestamps from the wall clock, so it plays at the speed it was recorded.
 """
@@ -25,7 +26,7 @@ import numpy as np
 
 from .encoders import OPENCV, AVError, Encoder, av, choose, even, warn_once
 from ..errors import InputError, OutputError
-from ..files import reason, temp_beside
+from ..files import cannot_write, release, remove_stale, temp_beside
 from .frames import FrameSink, FrameSource
 from .images import to_bgr8
 from .video_opencv import OpenCVWriter, captured_frames, open_capture
@@ -129,6 +130,10 @@ def _short(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
+class OutputExists(OutputError):
+    """A recording's file already exists (recordings never overwrite: the caller picks another name)."""
+
+
 class VideoFileSink(FrameSink):
     """A video file of frames of `size` (others are resized to it). See the module's docstring.
 
@@ -157,8 +162,9 @@ class VideoFileSink(FrameSink):
         self._key_at: float | None = None
         self._started: float | None = None
         self._container = self._file = self._audio = self._cv = None
-        # a recording truncates an earlier file of its name only once it opened it, never before
-        self._created = not live
+        self._created = not live  # a recording's file is made by it (never an earlier one): only then deleted
+        if not live:  # what a killed run left beside this output (its lock died with it)
+            remove_stale(self.path, ".part" + self.encoder.suffix)
         self._target = self.path if live else temp_beside(self.path, ".part" + self.encoder.suffix)
         try:
             if self.encoder.name == OPENCV:
@@ -177,8 +183,10 @@ class VideoFileSink(FrameSink):
         try:  # a Python file: PyAV passes its write errors (disk full) on; its own writer does not
             self._file = _Output(self._target, self.live)
             self._created = True
+        except FileExistsError:
+            raise OutputExists(f"{self.path}: exists; a recording never overwrites a file") from None
         except OSError as exc:
-            raise OutputError(f"{self.path.parent}: cannot write here ({reason(exc)})") from None
+            raise cannot_write(self.path, exc) from None
         enc = self.encoder
         options = dict(FRAGMENTED) if self.live else ({"movflags": "+faststart"} if enc.format == "mp4" else {})
         self._container = av.open(self._file, "w", format=enc.format, options=options)
@@ -264,6 +272,7 @@ class VideoFileSink(FrameSink):
                 self._file = None
             if not self.live:
                 os.replace(self._target, self.path)
+                release(self._target)
         except OutputError:
             self._discard()
             raise
@@ -293,6 +302,7 @@ class VideoFileSink(FrameSink):
         self._audio = self._container = self._file = self._cv = None
         if self._created and (not self.live or self.frames == 0):
             self._target.unlink(missing_ok=True)
+        release(self._target)
 
     def _error(self, exc: BaseException, doing: str = "cannot write") -> OutputError:
         if isinstance(exc, OSError) and exc.errno is not None:
@@ -306,8 +316,9 @@ class _Output:
     muted, for a file about to be deleted, calls do nothing, so a broken muxer closes quietly."""
 
     def __init__(self, path: Path, live: bool):
-        # unbuffered for recordings: a finished fragment is on disk at once, not in Python's buffer
-        self._file = open(path, "wb", buffering=0) if live else open(path, "w+b")
+        # unbuffered for recordings: a finished fragment is on disk at once, not in Python's buffer;
+        # and created, never opened: O_EXCL, so no file (another camera's recording) is ever truncated
+        self._file = open(path, "xb", buffering=0) if live else open(path, "w+b")
         self._muted = False
         self.name = str(path)  # PyAV gives it to FFmpeg, whose +faststart reopens the file by name
 
