@@ -14,6 +14,7 @@ Two ways to write (`VideoFileSink`):
 """
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from fractions import Fraction
@@ -28,7 +29,8 @@ from .encoders import OPENCV, AVError, Encoder, av, choose, even, warn_once
 from ..errors import InputError, OutputError
 from ..files import cannot_write, release, remove_stale, temp_beside
 from .frames import FrameSink, FrameSource
-from .images import to_bgr8
+from .images import check_video_frames, to_bgr8
+from .orientation import UPRIGHT, from_display_matrix, upright
 from .video_opencv import OpenCVWriter, captured_frames, open_capture
 
 # Fragmented MP4: an empty moov up front, then a self-contained fragment at every keyframe.
@@ -41,17 +43,26 @@ def _fps(rate: object) -> float:
     return fps if 0.5 <= fps <= 240 else 25.0  # some containers report nonsense rates (0, 1000, 90000)
 
 
+class UnreadableVideo(InputError):
+    """A file that is not a video this machine can read (trying again will not change that)."""
+
+
 class VideoFileSource(FrameSource):
-    """Frames of a video file. After each `read`, `pts` is the frame's timestamp in `time_base`
-    (strictly increasing, also for variable frame rates) and `time` the same in seconds."""
+    """Frames of a video file, upright. After each `read`, `pts` is the frame's timestamp in
+    `time_base` (strictly increasing, also for variable frame rates) and `time` the same in seconds.
+
+    A stored rotation (the display matrix phones write for portrait video) is applied to every frame:
+    `size` is the upright size, `turn` what was done. Frames larger than the memory budget
+    (`--max-pixels`) are refused before any is decoded past the first."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         if not self.path.is_file():
-            raise InputError(f"{self.path}: no such file")
+            raise UnreadableVideo(f"{self.path}: no such file")
         if self.path.stat().st_size == 0:
-            raise InputError(f"{self.path}: empty file")
+            raise UnreadableVideo(f"{self.path}: empty file")
         self.skipped = 0  # packets that did not decode (damaged files): skipped, not fatal
+        self.turn = UPRIGHT
         self._open()
 
     def _open(self) -> None:
@@ -61,15 +72,21 @@ class VideoFileSource(FrameSource):
         if av is None:
             self._cap, fps, self.size, self.frame_count = open_capture(self.path)
             self.fps, self.time_base = _fps(fps), None
+            try:
+                check_video_frames(self.path, self.size)
+            except InputError as exc:
+                self._cap.release()
+                raise UnreadableVideo(str(exc)) from None
             self._frames = ((frame, None) for frame in captured_frames(self._cap))
             return
         try:
             self._container = av.open(str(self.path))
         except (AVError, OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{self.path}: not a readable video ({_short(exc)})") from None
+            raise UnreadableVideo(f"{self.path}: not a readable video ({_short(exc)})") from None
         if not self._container.streams.video:
+            sound = bool(self._container.streams.audio)
             self._container.close()
-            raise InputError(f"{self.path}: not a readable video (no video stream)")
+            raise UnreadableVideo(f"{self.path}: not a readable video (no video stream{': sound only' * sound})")
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: decoding keeps up with the model
         self.time_base = stream.time_base or Fraction(1, 90000)
@@ -77,12 +94,33 @@ class VideoFileSource(FrameSource):
         self.size = (stream.codec_context.width, stream.codec_context.height)
         if self.size[0] <= 0 or self.size[1] <= 0:
             self.close()
-            raise InputError(f"{self.path}: not a readable video (no picture size)")
+            raise UnreadableVideo(f"{self.path}: not a readable video (no picture size)")
+        try:
+            check_video_frames(self.path, self.size)
+        except InputError as exc:
+            self.close()
+            raise UnreadableVideo(str(exc)) from None
         seconds = float(stream.duration * self.time_base) if stream.duration else (
             self._container.duration or 0) / 1e6
         self.frame_count = stream.frames or int(round(seconds * self.fps))
         self.audio = [s.codec_context.name for s in self._container.streams.audio]
         self._frames = self._decode(stream)
+        self._upright_from_first_frame()
+
+    def _upright_from_first_frame(self) -> None:
+        """Read the first frame now: its display matrix (the stream's, which the decoder puts on every
+        frame) says how frames turn upright, and so the size outputs get."""
+        try:
+            first = next(self._frames, None)
+        except (OSError, ValueError, AVError) as exc:
+            self.close()
+            raise InputError(f"{self.path}: cannot read frame 1 ({_short(exc)})") from None
+        if first is None:
+            return
+        matrix = first[0].side_data.get("DISPLAYMATRIX")
+        self.turn = from_display_matrix(np.frombuffer(bytes(matrix), "=i4")) if matrix is not None else UPRIGHT
+        self.size = self.turn.size(*self.size)
+        self._frames = itertools.chain([first], self._frames)
 
     def _decode(self, stream):
         for packet in self._container.demux(stream):
@@ -112,7 +150,7 @@ class VideoFileSource(FrameSource):
         elif self.pts is not None and pts <= self.pts:
             pts = self.pts + 1
         self.pts, self.time = pts, float(pts * self.time_base)
-        return frame.to_ndarray(format="bgr24")
+        return upright(frame.to_ndarray(format="bgr24"), self.turn)
 
     def rewind(self) -> None:
         self.close()
@@ -202,10 +240,12 @@ class VideoFileSink(FrameSink):
         if audio_from is not None:
             from .audio import AudioCopy  # only batch outputs copy sound
             self._audio = AudioCopy(audio_from, self._container, enc.format)
+            kind = {"webm": "WebM"}.get(enc.format, enc.format.upper())
+            if self._audio.reencoded:
+                self.notes.append(f"audio re-encoded ({', '.join(self._audio.reencoded)}): {kind} players do not "
+                                  "take it as it is")
             if self._audio.skipped:
-                self.notes.append(f"audio ({', '.join(self._audio.skipped)}) left out: "
-                                  f"{ {'webm': 'WebM'}.get(enc.format, enc.format.upper())} cannot hold it "
-                                  "without re-encoding")
+                self.notes.append(f"audio ({', '.join(self._audio.skipped)}) left out: it cannot be decoded here")
         self._container.start_encoding()
 
     def write(self, frame: np.ndarray, pts: int | None = None) -> None:
