@@ -126,7 +126,7 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: Settings, 
                     duration=opts.duration)
     status = LiveStatus(engine, thermal.Monitor(), outputs.recording)
     governor = Governor(engine, status.heat, log)
-    state = {"opts": opts, "loaded": now_iso()}
+    state = {"opts": opts, "loaded": now_iso(), "auth": auth}
     server = None
     interrupted = False
     problems: list[str] = []
@@ -284,7 +284,9 @@ def try_settings(models: ModelSet, settings: Settings, size: tuple[int, int]) ->
 
 def reload(args: argparse.Namespace, state: dict[str, Any], engine: Engine, snapshots: SnapshotSink | None) -> None:
     """Re-read the config file and the model, check the whole new configuration on a test frame,
-    then apply what can change live; on any error keep running on the old settings."""
+    then apply what can change live; on any error keep running on the old settings. The password
+    file is re-read first, whatever becomes of the rest: a revoked login must not outlive a bad config."""
+    reload_auth(state.get("auth"))
     old = state["opts"]
     try:
         new = resolve(args)
@@ -311,6 +313,16 @@ def reload(args: argparse.Namespace, state: dict[str, Any], engine: Engine, snap
     recipe = settings.recipe
     log(f"reloaded: model {models.pick(height, width).path.name}, classes {','.join(map(str, recipe.class_ids))}, "
         f"infer every {settings.infer_every}, smooth {recipe.smooth:g}")
+
+
+def reload_auth(auth: Authenticator | None) -> None:
+    """Re-read the password file and log who was added, removed or given a new password."""
+    if auth is None:
+        return
+    try:
+        log(f"auth: {auth.reload()}")
+    except PibokehError as exc:
+        log(f"auth: reload failed, the previous logins stay: {_one_line(exc)}")
 
 
 def _one_line(exc: BaseException) -> str:

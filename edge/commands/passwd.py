@@ -1,4 +1,5 @@
-"""`pibokeh passwd FILE USER`: add a user to (or change a password in) the preview's password file."""
+"""`pibokeh passwd FILE USER`: add a user to (or change a password in, or remove a user from) the
+preview's password file."""
 from __future__ import annotations
 
 import argparse
@@ -19,14 +20,21 @@ def register(sub: Any) -> None:
     p = sub.add_parser("passwd", help=helptext, description=helptext + (
         ". The password is asked twice on a terminal, or read as one line from standard input "
         "(`echo \"$PASSWORD\" | pibokeh passwd FILE USER`). FILE keeps a salted scrypt hash per user, "
-        "never the password, and is made readable by its owner and group only."))
+        "never the password, and is made readable by its owner and group only. A running "
+        "`pibokeh camera` takes the change on SIGHUP (`systemctl reload pibokeh`): a removed user or an "
+        "old password stops working at once, open streams included."))
     p.add_argument("file", type=Path, metavar="FILE")
     p.add_argument("user", metavar="USER")
+    p.add_argument("--remove", action="store_true", help="remove USER from FILE (no password asked)")
     p.set_defaults(func=cmd_passwd)
 
 
 def cmd_passwd(args: argparse.Namespace) -> int:
     check_user(args.user)
+    if args.remove:
+        write_user(args.file, args.user, None)
+        print(f"pibokeh: removed {args.user} from {args.file}", file=sys.stderr)
+        return 0
     if sys.stdin.isatty():
         password = getpass.getpass(f"password for {args.user}: ")
         if getpass.getpass("again: ") != password:

@@ -5,7 +5,7 @@ Nothing is decoded before its header says it fits the memory budget (`--max-pixe
 `limit_pixels`): a 400 kB PNG can hold 20000x20000 pixels, 1.2 GB decoded, more than a Pi has. The
 budget counts what a picture really costs on its way through the pipeline, measured (README,
 *Memory*): a pixel of an 8-bit colour photo is the unit, a 16-bit RGBA pixel costs 2.4 of them, a grey
-one 0.46, a video frame's pixel 7.6 (the decoder's and encoder's frames in flight). A file whose
+one 0.46, a video frame's pixel 9.3 (the decoder's and encoder's frames in flight). A file whose
 header cannot be read is refused: OpenCV's own limit (OPENCV_IO_MAX_IMAGE_PIXELS) is read once, when
 cv2 is imported, so it cannot follow --max-pixels.
 """
@@ -25,16 +25,17 @@ from .orientation import from_exif, upright
 
 # Peak memory per pixel of `pibokeh blur` on an image, measured on 64 MP pictures of every depth and
 # channel count (x86; README, *Memory*): about 2.2 bytes plus 3.2 per byte the decoded pixel holds
-# (11.8 for 8-bit colour, 27.8 for 16-bit RGBA); a video frame about 90 (decoder threads, the
+# (11.8 for 8-bit colour, 27.8 for 16-bit RGBA); a video frame's about 95-106 (decoder threads, the
 # encoder's look-ahead and B-frames, the engine's hand-overs). The libraries and the model take
 # 130-250 MB besides.
 BYTES_PER_PIXEL = 2.2
 BYTES_PER_PIXEL_BYTE = 3.2
-VIDEO_BYTES_PER_PIXEL = 90.0
+VIDEO_BYTES_PER_PIXEL = 110.0
 UNIT = BYTES_PER_PIXEL + 3 * BYTES_PER_PIXEL_BYTE  # one pixel of an 8-bit colour photo: 11.8 bytes
-# 48 MP of 8-bit colour: ~570 MB for the picture, a peak of ~0.75 GB with the model, which a 1 GB Pi
-# gives one process (measured: README, *Memory*); video frames up to ~6.3 MP (1080p and 1440p, not 4K).
-DEFAULT_MAX_PIXELS = 48_000_000
+# 50 MP of 8-bit colour (a 48 MP phone photo passes): ~590 MB for the picture, a peak of ~0.75 GB with
+# the model, which a 1 GB Pi gives one process (measured: README, *Memory*); video frames up to ~5.4 MP
+# (1080p and 1440p, not 4K).
+DEFAULT_MAX_PIXELS = 50_000_000
 MAX_PIXELS_LIMIT = 1 << 30  # the largest --max-pixels: 12.7 GB of budget
 _limit = DEFAULT_MAX_PIXELS
 

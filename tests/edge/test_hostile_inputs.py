@@ -91,7 +91,7 @@ def test_an_image_bomb_is_refused_from_its_header_and_the_batch_goes_on(pibokeh,
     assert proc.returncode == 1, proc.stderr
     # a grey pixel costs 0.46 of an 8-bit colour one (5.4 bytes against 11.8, measured: README, Memory)
     assert (f"{bomb}: 20000x20000 8-bit grey is 400.0 megapixels, as much memory as 183.1 megapixels of an "
-            "8-bit colour photo: more than --max-pixels 48M (about 566 MB)") in proc.stderr
+            "8-bit colour photo: more than --max-pixels 50M (about 590 MB)") in proc.stderr
     assert (tmp_path / "out" / "photo.png").is_file() and not (tmp_path / "out" / "bomb.png").exists()
 
 

@@ -23,8 +23,8 @@ def av_clip(path: Path, frames: int = 45, size: tuple[int, int] = (320, 240), fp
 
     `durations`: frame durations in 1/(fps*10) s ticks, cycled - a variable frame rate clip.
     `noise`: random pictures (they compress badly: a big file from few frames).
-    `rotation`: a display matrix that turns the picture by this many degrees counter-clockwise, as
-    phones store portrait video (landscape frames plus a rotation)."""
+    `rotation`: a display matrix that turns the picture by this many degrees counter-clockwise when
+    shown, as phones store portrait video (landscape frames plus -90: "rotate 90° clockwise")."""
     tick = Fraction(1, fps * 10)
     rng = np.random.default_rng(0)
     with av.open(str(path), "w") as out:
@@ -32,7 +32,7 @@ def av_clip(path: Path, frames: int = 45, size: tuple[int, int] = (320, 240), fp
         video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
         video.time_base = video.codec_context.time_base = tick
         if rotation:
-            video.side_data = {"DISPLAYMATRIX": rotation} if False else None
+            video.set_display_rotation(rotation)  # the display matrix, as a phone writes it
         sound = out.add_stream(audio_codec, rate=sample_rate) if audio else None
         if sound is not None:
             sound.layout = "mono"
