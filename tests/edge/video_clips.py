@@ -89,7 +89,8 @@ def probe(path: Path, decoder: str | None = None) -> Probe:
                        (stream.codec_context.width, stream.codec_context.height), times, duration)
     with av.open(str(path)) as container:
         for audio in container.streams.audio:
-            result.audio.append((audio.codec_context.name, float(audio.duration * audio.time_base)))
+            seconds = float(audio.duration * audio.time_base) if audio.duration else container.duration / 1e6
+            result.audio.append((audio.codec_context.name, seconds))  # WebM streams have no duration of their own
         if container.streams.audio:
             result.audio_packets = [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
     return result
