@@ -154,3 +154,22 @@ def test_blur_of_a_sideways_png_is_upright_and_its_mask_fits(tmp_path, pibokeh):
     pibokeh("mask", tmp_path / "side.png", "-o", tmp_path / "out", "--model", TINY, check=True)
     out = cv2.imread(str(tmp_path / "out" / "side.png"), cv2.IMREAD_GRAYSCALE)
     assert out.shape == (120, 90) and iou(out > 127, shown(mask, 90) > 0) > 0.8
+
+
+def test_a_tiff_and_a_jpeg_with_an_orientation_are_upright_too(tmp_path):
+    picture = np.array([[10, 20, 30], [40, 50, 60]], np.uint8)
+    entries = [(256, 3, 3), (257, 3, 2), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 0), (274, 3, 6),
+               (277, 3, 1), (278, 3, 2), (279, 4, 6)]  # a 3x2 grey TIFF, orientation 6, data after the IFD
+    data_at = 8 + 2 + 12 * len(entries) + 4
+    tiff = b"II*\x00" + struct.pack("<IH", 8, len(entries))
+    for tag, kind, value in entries:
+        value = data_at if tag == 273 else value
+        tiff += struct.pack("<HHI", tag, kind, 1) + (struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value))
+    (tmp_path / "turned.tif").write_bytes(tiff + struct.pack("<I", 0) + picture.tobytes())
+    assert np.array_equal(read_image(tmp_path / "turned.tif"), shown(picture, -90))
+    jpeg = cv2.imencode(".jpg", np.kron(picture, np.ones((16, 16), np.uint8)))[1].tobytes()
+    app1 = b"Exif\x00\x00" + exif(6)
+    turned = jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+    (tmp_path / "turned.jpg").write_bytes(turned)
+    image = read_image(tmp_path / "turned.jpg")
+    assert image.shape[:2] == (48, 32) and abs(int(image[0, -1]) - 10) <= 3 and abs(int(image[0, 0]) - 40) <= 3
