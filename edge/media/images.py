@@ -25,9 +25,9 @@ from .orientation import from_exif, upright
 
 # Peak memory per pixel of `pibokeh blur` on an image, measured on 64 MP pictures of every depth and
 # channel count (x86; README, *Memory*): about 2.2 bytes plus 3.2 per byte the decoded pixel holds
-# (11.8 for 8-bit colour, 27.8 for 16-bit RGBA); a video frame's about 95-106 (decoder threads, the
-# encoder's look-ahead and B-frames, the engine's hand-overs). The libraries and the model take
-# 130-250 MB besides.
+# (11.8 for 8-bit colour, 27.8 for 16-bit RGBA); a video frame's 95-106, counted as 110 (decoder
+# threads, the encoder's look-ahead and B-frames, the engine's hand-overs). The libraries and the
+# model take 130-250 MB besides.
 BYTES_PER_PIXEL = 2.2
 BYTES_PER_PIXEL_BYTE = 3.2
 VIDEO_BYTES_PER_PIXEL = 110.0

@@ -30,6 +30,7 @@ from ..errors import InputError, OutputError
 from ..files import cannot_write, release, remove_stale, temp_beside
 from .frames import FrameSink, FrameSource
 from .images import check_video_frames, to_bgr8
+from .muxer_file import MuxerFile
 from .orientation import UPRIGHT, from_display_matrix, upright
 from .video_opencv import OpenCVWriter, captured_frames, open_capture
 
@@ -219,7 +220,7 @@ class VideoFileSink(FrameSink):
 
     def _open(self, rate: Fraction, audio_from: Path | None) -> None:
         try:  # a Python file: PyAV passes its write errors (disk full) on; its own writer does not
-            self._file = _Output(self._target, self.live)
+            self._file = MuxerFile(self._target, self.live)
             self._created = True
         except FileExistsError:
             raise OutputExists(f"{self.path}: exists; a recording never overwrites a file") from None
@@ -348,52 +349,6 @@ class VideoFileSink(FrameSink):
         if isinstance(exc, OSError) and exc.errno is not None:
             return OutputError(f"{self.path}: {doing} ({exc.strerror or exc})")
         return OutputError(f"{self.path}: {doing}: encoder {self.encoder.name} failed ({_short(exc)})")
-
-
-class _Output:
-    """The file PyAV writes through (a Python file, so write errors such as a full disk reach the
-    caller: FFmpeg's own writer drops them for fragmented MP4). The first error is raised; once
-    muted, for a file about to be deleted, calls do nothing, so a broken muxer closes quietly."""
-
-    def __init__(self, path: Path, live: bool):
-        # unbuffered for recordings: a finished fragment is on disk at once, not in Python's buffer;
-        # and created, never opened: O_EXCL, so no file (another camera's recording) is ever truncated
-        self._file = open(path, "xb", buffering=0) if live else open(path, "w+b")
-        self._muted = False
-        self.name = str(path)  # PyAV gives it to FFmpeg, whose +faststart reopens the file by name
-
-    def mute(self) -> None:
-        self._muted = True
-
-    def _call(self, name: str, *args: object, quiet: object = None) -> object:
-        if self._muted:
-            return quiet
-        try:
-            return getattr(self._file, name)(*args)
-        except (OSError, ValueError):
-            self._muted = True  # said once: what follows is the muxer unwinding
-            raise
-
-    def write(self, data: bytes) -> object:
-        return self._call("write", data, quiet=len(data))
-
-    def read(self, size: int = -1) -> object:
-        return self._call("read", size, quiet=b"")
-
-    def seek(self, offset: int, whence: int = 0) -> object:
-        return self._call("seek", offset, whence, quiet=0)
-
-    def tell(self) -> object:
-        return self._call("tell", quiet=0)
-
-    def close(self) -> None:
-        if self._muted:
-            try:
-                self._file.close()
-            except OSError:  # buffered bytes that cannot be written: the file is being discarded
-                pass
-            return
-        self._call("close")
 
 
 def _pictured(frame: np.ndarray, alpha: bool) -> np.ndarray:
