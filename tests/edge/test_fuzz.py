@@ -73,19 +73,31 @@ def test_mutated_images_and_videos_through_pibokeh_mask(tmp_path):
 
 
 DRIVER = r"""
-import json, sys, traceback
+import io, json, sys, traceback
 from pibokeh.cli import main
-image, out, models = sys.argv[1], sys.argv[2], sys.argv[3:]
-for n, model in enumerate(models):
+stdin, cases = sys.argv[1], json.loads(sys.argv[2])
+for case in cases:
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()))
     try:
-        code = main(["mask", image, "-o", f"{out}/{n}", "--model", model, "--threads", "1", "-q"])
+        code = main(case)
     except SystemExit as stop:
         code = stop.code
     except BaseException:
-        print(json.dumps({"case": model, "traceback": traceback.format_exc()}), flush=True)
+        print(json.dumps({"case": case, "traceback": traceback.format_exc()}), flush=True)
         continue
-    print(json.dumps({"case": model, "code": code}), flush=True)
+    print(json.dumps({"case": case, "code": code}), flush=True)
 """
+
+
+def in_one_process(tmp_path: Path, cases: list[list[str]], stdin: str = "") -> list[dict]:
+    """Each case (a `pibokeh` command line) run by `main` in one process, which must live through them
+    all: {"case", "code"} or {"case", "traceback"} for each."""
+    proc = subprocess.run([sys.executable, "-c", DRIVER, stdin, json.dumps(cases)], capture_output=True, text=True,
+                          env=clean_env(tmp_path), timeout=300, preexec_fn=limited)
+    assert_clean(proc, cases[0][0])
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(results) == len(cases), proc.stderr[-3000:]  # the process lived through every case
+    return results
 
 
 def test_mutated_models_and_cards_through_pibokeh_mask(tmp_path):
@@ -114,30 +126,11 @@ def test_mutated_models_and_cards_through_pibokeh_mask(tmp_path):
                 text = text.replace("{", '{"huge": ' + "7" * rng.randint(4301, 6000) + ", ", 1)
             path.with_suffix(".json").write_text(text)
         models.append(path)
-    proc = subprocess.run([sys.executable, "-c", DRIVER, str(image), str(tmp_path / "out"), *map(str, models)],
-                          capture_output=True, text=True, env=clean_env(tmp_path), timeout=300, preexec_fn=limited)
-    assert_clean(proc, "models")
-    results = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert len(results) == len(models), proc.stderr[-3000:]  # the process lived through every case
+    results = in_one_process(tmp_path, [["mask", str(image), "-o", str(tmp_path / "out" / str(n)), "--model", str(model),
+                                          "--threads", "1", "-q"] for n, model in enumerate(models)])
     broken = [r for r in results if "traceback" in r or r["code"] not in (0, 1, 2)]
     assert broken == [], broken[:3]
     assert sum(r["code"] == 2 for r in results) > 50  # most damage is noticed, not ignored
-
-
-PASSWD_DRIVER = r"""
-import io, json, sys, traceback
-from pibokeh.cli import main
-for path in sys.argv[1:]:
-    sys.stdin = io.TextIOWrapper(io.BytesIO(b"a new secret 1\n"))
-    try:
-        code = main(["passwd", path, "carol"])
-    except SystemExit as stop:
-        code = stop.code
-    except BaseException:
-        print(json.dumps({"case": path, "traceback": traceback.format_exc()}), flush=True)
-        continue
-    print(json.dumps({"case": path, "code": code}), flush=True)
-"""
 
 
 def test_mutated_password_files_through_pibokeh_passwd(tmp_path):
@@ -154,13 +147,11 @@ def test_mutated_password_files_through_pibokeh_passwd(tmp_path):
         path.write_bytes(mutate(text, rng))
         path.chmod(rng.choice([0o600, 0o640, 0o644]))
         cases.append(path)
-    proc = subprocess.run([sys.executable, "-c", PASSWD_DRIVER, *map(str, cases)], capture_output=True, text=True,
-                          env=clean_env(tmp_path), timeout=300, preexec_fn=limited)
-    assert_clean(proc, "password files")
-    results = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert len(results) == len(cases) and all("traceback" not in r and r["code"] in (0, 2) for r in results), \
+    results = in_one_process(tmp_path, [["passwd", str(path), "carol"] for path in cases], stdin="a new secret 1\n")
+    assert all("traceback" not in r and r["code"] in (0, 2) for r in results), \
         [r for r in results if "traceback" in r][:2]
     for result in results:  # a file rewritten is a good password file, private, with carol in it
         if result["code"] == 0:
-            assert "carol" in read_users(result["case"]) and (Path(result["case"]).stat().st_mode & 0o777) == 0o640
+            path = Path(result["case"][1])
+            assert "carol" in read_users(path) and (path.stat().st_mode & 0o777) == 0o640
     assert sum(r["code"] == 2 for r in results) > 20  # most damage is noticed, not written over

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import struct
 import subprocess
 import tempfile
 import zlib
@@ -18,20 +17,14 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY
-from tests.helpers import clean_env, command, one_line_error, red_square
+from tests.helpers import clean_env, command, one_line_error, png_file, red_square
 
 
 def bomb_png(path: Path, side: int) -> Path:
     """A grayscale PNG of side x side zeros: a few hundred kB on disk, side^2 bytes decoded."""
     packer = zlib.compressobj(9)
     row = bytes(side + 1)
-    data = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", data) + chunk(b"IEND", b""))
-    return path
+    return png_file(path, side, side, b"".join(packer.compress(row) for _ in range(side)) + packer.flush())
 
 
 @pytest.fixture

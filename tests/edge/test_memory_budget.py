@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import TINY
 from tests.edge.test_camera_cli import Camera, no_leftover_processes  # noqa: F401 - autouse fixture
 from tests.edge.video_clips import av_clip
-from tests.helpers import clean_env, command, error_line, red_square
+from tests.helpers import clean_env, command, error_line, png_file, red_square
 
 LIBRARIES = 300 << 20  # what the process holds besides the picture (Python, NumPy, OpenCV, PyAV, model): ~130-250 MB
 
@@ -36,11 +36,7 @@ def metadata_bomb(path: Path, side: int = 16000, metadata: int = 1_200_000) -> P
 
 def png_header(path: Path, width: int, height: int, depth: int, colour: int) -> Path:
     """A PNG whose header says width x height at `depth` bits, colour type `colour`, with a tiny IDAT."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"\x00" * 100)) + chunk(b"IEND", b""))
-    return path
+    return png_file(path, width, height, zlib.compress(b"\x00" * 100), depth, colour)
 
 
 @pytest.fixture
