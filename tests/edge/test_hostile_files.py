@@ -142,3 +142,23 @@ print(proc.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p
     code, kilobytes, line = out.stdout.split(" ", 2)
     assert code == "2" and "not a usable model (its tensors would need 5.3 GB)" in line
     assert int(kilobytes) < 600_000  # the 5.3 GB were never touched (2.7 GB of them before)
+
+
+def test_a_file_with_sound_only_is_refused_at_once_not_retried(pibokeh, tmp_path):
+    import av
+    sound = tmp_path / "sound.mp4"
+    with av.open(str(sound), "w") as out:
+        stream = out.add_stream("aac", rate=44100)
+        stream.layout = "mono"
+        for start in range(0, 44100, 1024):
+            chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            chunk.sample_rate, chunk.pts = 44100, start
+            for packet in stream.encode(chunk):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    proc = pibokeh("camera", "--source", f"video:{sound}", "--model", TINY, "--retries", "3")
+    assert "not a readable video (no video stream: sound only)" in one_line_error(proc)
+    assert "retrying" not in proc.stderr
+    proc = pibokeh("blur", sound, "-o", tmp_path / "out", "--model", TINY)
+    assert proc.returncode == 2 and "no video stream: sound only" in proc.stderr
