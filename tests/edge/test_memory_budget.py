@@ -90,7 +90,6 @@ def test_video_frames_count_against_the_budget_in_blur_and_camera(pibokeh, tmp_p
     assert "retrying" not in camera.stderr  # a file that is too big does not shrink by waiting
 
 
-@pytest.mark.slow
 def test_4k_video_is_beyond_the_default_budget_of_a_1_gb_pi(pibokeh, tmp_path):
     clip = av_clip(tmp_path / "uhd.mp4", frames=2, size=(3840, 2160), audio=False)
     proc = pibokeh("mask", clip, "-o", tmp_path / "out", "--model", TINY)
@@ -113,7 +112,6 @@ def peak_rss(tmp_path: Path, *args: str) -> int:
     return int(proc.stdout.strip())
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("kind, shape, dtype", [("8-bit colour", (3000, 3900, 3), np.uint8),
                                                 ("16-bit RGBA", (1800, 2700, 4), np.uint16),
                                                 ("8-bit grey", (4400, 5800), np.uint8)])
