@@ -32,14 +32,15 @@ def say(message: str) -> None:
 
 # ---- source -------------------------------------------------------------------------------------
 
-def resolve_source(source: str, mirror: str | None, quiet: bool) -> tuple[Path, dict[str, Any], Any]:
-    """(frozen graph path, provenance for the card, zoo entry or None) for a .pb, a tarball or a zoo name."""
+def resolve_source(source: str, mirror: str | None, quiet: bool, scratch: Path) -> tuple[Path, dict[str, Any], Any]:
+    """(frozen graph path, provenance for the card, zoo entry or None) for a .pb, a tarball or a zoo
+    name; a tarball's graph is extracted into `scratch` (a private folder the caller removes)."""
     from . import zoo
     path = Path(source)
     entry = None
     if not path.exists() and (entry := zoo.lookup(source)) is not None:
         bar = Progress(0, f"download {entry.name}", enabled=not quiet)
-        path = zoo.fetch_tarball(entry, mirror, progress=lambda done, total: _advance(bar, done, total), warn=say)
+        path = zoo.fetch_tarball(entry, mirror, progress=lambda done, total: _advance(bar, done, total))
         bar.close()
     elif not path.exists():
         names = ", ".join(e.name for e in zoo.zoo())
@@ -47,9 +48,8 @@ def resolve_source(source: str, mirror: str | None, quiet: bool) -> tuple[Path, 
     provenance = {"path": str(path), "sha256": sha256_of(path), "zoo": entry.name if entry else None,
                   "url": entry.url if entry else None}
     if path.name.endswith((".tar.gz", ".tgz", ".tar")):
-        stem = path.name.split(".tar")[0].split(".tgz")[0]
-        graph = zoo.extract_graph(path, Path(tempfile.gettempdir()) / "pibokeh-zoo" / stem)
-        provenance["graph_in_tarball"] = str(graph.relative_to(graph.parents[1]))
+        graph, provenance["graph_in_tarball"] = zoo.extract_graph(path, scratch)
+        provenance["graph_sha256"] = sha256_of(graph)
         return graph, provenance, entry
     return path, provenance, entry
 
@@ -84,9 +84,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from . import card, quantize, recipe, stride
     from . import graph as graphs
 
-    source, provenance, entry = resolve_source(args.source, args.mirror, args.quiet)
-    check_output(args.out, source)
-    graph = graphs.load_graph(source)
+    with tempfile.TemporaryDirectory(prefix="pibokeh-convert-") as scratch:  # private (0700), removed after
+        source, provenance, entry = resolve_source(args.source, args.mirror, args.quiet, Path(scratch))
+        check_output(args.out, source)
+        graph = graphs.load_graph(source)
     graph, folded = graphs.fold_dequantize(graph)
     if folded:
         say(f"folded {folded} Dequantize ops (8-bit stored weights) into float constants")

@@ -181,11 +181,11 @@ def cover(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """`image` scaled to cover `size` (height, width) and centre-cropped, keeping its aspect."""
     height, width = size
     scale = max(height / image.shape[0], width / image.shape[1])
-    new_w, new_h = max(width, round(image.shape[1] * scale)), max(height, round(image.shape[0] * scale))
+    # cut the part that shows before scaling it: a 1x100000 picture must not become 640x64000000 first
+    crop_h, crop_w = min(image.shape[0], max(1, round(height / scale))), min(image.shape[1], max(1, round(width / scale)))
+    top, left = (image.shape[0] - crop_h) // 2, (image.shape[1] - crop_w) // 2
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (new_w, new_h), interpolation=interp)
-    top, left = (new_h - height) // 2, (new_w - width) // 2
-    return resized[top:top + height, left:left + width]
+    return cv2.resize(image[top:top + crop_h, left:left + crop_w], (width, height), interpolation=interp)
 
 
 def match_format(image: np.ndarray, like: np.ndarray) -> np.ndarray:

@@ -45,12 +45,15 @@ def evaluate(models: ModelSet, folder: Path, quiet: bool = True,
             image, truth = read_image(image_path), read_image(gt_path)
             if truth.ndim != 2:
                 raise InputError(f"{gt_path}: ground truth must be single-channel class ids")
-            total += confusion(models.pick(*image.shape[:2]).classes(to_bgr8(image)), truth, num)
+            scored = confusion(models.pick(*image.shape[:2]).classes(to_bgr8(image)), truth, num)
+            if not scored.any():  # void (255) everywhere: nothing in it to score, not a perfect 0
+                raise InputError("its ground truth is void (255) everywhere")
+            total += scored
             images += 1
         except (InputError, ValueError) as exc:
             warn(f"skipped {image_path.name}: {exc}")
         bar.update(note=image_path.name)
     bar.close()
     if not images:
-        raise InputError(f"{folder}: none of the {len(pairs)} pairs could be evaluated")
+        raise InputError(f"{folder}: none of the {len(pairs)} pairs could be evaluated (see above)")
     return {**summarize(total, models.first.labels), "images": images}

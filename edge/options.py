@@ -145,8 +145,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=thread_count, metavar="N",
                         help=f"interpreter threads, 1 to {MAX_THREADS} (default: CPU cores, at most 4)")
     parser.add_argument("--max-pixels", type=pixel_count, metavar="N",
-                        help="refuse images of more than N pixels, checked before decoding, e.g. 100M "
-                             f"(default: {DEFAULT_MAX_PIXELS / 1e6:g}M: a 64 MP photo passes, a 1 GB Pi survives)")
+                        help="memory budget, in pixels of an 8-bit colour photo: a picture that would take more "
+                             "memory is refused from its header, before decoding (16-bit and alpha pixels count "
+                             "for more, grey ones for less, a video frame's for about 9), e.g. 100M (default: "
+                             f"{DEFAULT_MAX_PIXELS / 1e6:g}M: a 48 MP photo and 1440p video pass, a 1 GB Pi survives)")
 
 
 def add_style_options(parser: argparse.ArgumentParser) -> None:

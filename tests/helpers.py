@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
+import zlib
 import signal
 import subprocess
 import sys
@@ -121,3 +123,13 @@ def interruptible() -> None:
     both stay ignored in the child (pibokeh keeps an ignored SIGINT/SIGHUP ignored, on purpose)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def png_file(path: Path, width: int, height: int, idat: bytes, depth: int = 8, colour: int = 0) -> Path:
+    """A PNG whose header says width x height at `depth` bits, colour type `colour` (0 grey, 6 RGBA),
+    around the compressed image data `idat` (which need not fit the header: bombs and liars)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0))
+                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path

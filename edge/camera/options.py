@@ -106,7 +106,9 @@ def add_camera_options(p: argparse.ArgumentParser) -> None:
                      help="preview: no live controls (the page shows the stream and the figures only)")
     out.add_argument("--record", type=Path, metavar="OUT.mp4",
                      help="record the output: H.264 in fragmented MP4, under its final name while it grows, a "
-                          "fragment a second (a recording cut by power loss plays up to its last second)")
+                          "fragment a second (a recording cut by power loss plays up to its last second). Never "
+                          "overwrites: {time} in the name becomes the start time (20261206-142501), and a name "
+                          "that exists gets -1, -2, ... before .mp4; the name taken is logged and in /stats")
     out.add_argument("--codec", choices=RECORD_CODECS, metavar="C",
                      help="encoder of --record: auto (default: the Pi 4's hardware H.264 encoder if it opens, "
                           "else libx264), libx264, h264_v4l2m2m or mpeg4")

@@ -204,6 +204,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
     ROUTES = {"/": "_page", "/index.html": "_page", "/stream.mjpg": "_stream", "/snapshot.jpg": "_snapshot",
               "/stats": "_stats", "/healthz": "_health", "/config": "_config", "/metrics": "_metrics"}
     PUBLIC = frozenset({"/healthz"})
+    login = None  # who the request's credentials proved (with --auth)
 
     def __init__(self, request: Any, client_address: Any, server: PreviewServer, head: bytes = b""):
         self._head = head
@@ -265,17 +266,15 @@ class PreviewHandler(BaseHTTPRequestHandler):
         return host in self.server.allowed_hosts or host == plain_address(self.connection.getsockname()[0])
 
     def _authorised(self) -> bool:
-        auth, client = self.server.auth, plain_address(self.client_address[0])
-        wait = auth.blocked(client)
-        if wait:
+        verdict = self.server.auth.check(self.headers.get("Authorization"), plain_address(self.client_address[0]))
+        self.login = verdict.login  # a stream ends when a reload revokes it
+        if verdict.wait:
             self._send(HTTPStatus.TOO_MANY_REQUESTS, b"too many failed logins; wait\n", "text/plain",
-                       {"Retry-After": str(int(wait) + 1)})
-            return False
-        if auth.check(self.headers.get("Authorization"), client) is None:
+                       {"Retry-After": str(int(verdict.wait) + 1)})
+        elif verdict.login is None:
             self._send(HTTPStatus.UNAUTHORIZED, b"credentials needed\n", "text/plain",
-                       {"WWW-Authenticate": auth.challenge})
-            return False
-        return True
+                       {"WWW-Authenticate": self.server.auth.challenge})
+        return verdict.login is not None
 
     @property
     def remote(self) -> bool:
@@ -343,7 +342,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
             self.end_headers()
             seq = 0
             hub = self.server.hub
-            while not hub.closed:
+            while not hub.closed and (self.login is None or self.server.auth.current(self.login)):
                 seq, jpeg = hub.latest(seq, timeout=1.0)
                 if jpeg is None:
                     continue

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..media.frames import Frame
+from ..media.video import UnreadableVideo
 from ..stats import Stats
 from .sources import LiveSource, SourceLost
 
@@ -34,7 +35,7 @@ def open_with_retries(open_fn: Callable[[], LiveSource], retries: int, stop: thr
     for attempt in range(1, retries + 2):
         try:
             return open_abandonable(open_fn, stop)
-        except OpenAbandoned:
+        except (OpenAbandoned, UnreadableVideo):  # stopping; or a file no retry will make a video
             raise
         except InputError as exc:
             if attempt > retries or stop.is_set():

@@ -39,7 +39,7 @@ from .governor import Governor
 from .metrics import metrics_exporter
 from .options import LIVE
 from .preview import PreviewHub, PreviewServer, healthy_while
-from .recording import Recording
+from .recording import Recording, check_record_path
 from .reopen import Reconnecting, open_with_retries
 from .snapshots import SnapshotSink
 from .sources import DEFAULT_CAMERA_SIZE, URL_SCHEMES, LiveSource, open_source
@@ -127,7 +127,8 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: Settings, 
                     duration=opts.duration)
     status = LiveStatus(engine, thermal.Monitor(), outputs.recording)
     governor = Governor(engine, status.heat, log)
-    state = {"opts": opts, "loaded": now_iso(), "lock": threading.Lock()}  # the lock: one reload or control at a time
+    state = {"opts": opts, "loaded": now_iso(), "auth": auth,
+             "lock": threading.Lock()}  # the lock: one reload or control change at a time
     server = None
     interrupted = False
     problems: list[str] = []
@@ -153,6 +154,8 @@ def check_early(opts: argparse.Namespace) -> None:
     and a recording that would overwrite the input video."""
     if opts.serve:
         check_serve(opts.serve, bool(opts.auth), bool(opts.no_auth))
+    if opts.record:
+        check_record_path(opts.record)
     if opts.record and opts.source.startswith("video:") and \
             Path(opts.source[6:]).resolve() == Path(opts.record).resolve():
         raise InputError(f"--record {opts.record} would overwrite the input video; choose another file")
@@ -190,6 +193,7 @@ def open_outputs(opts: argparse.Namespace, source: LiveSource, stats: Stats, say
             outputs.recording = Recording(opts.record, source.fps, source.size, codec=opts.codec,
                                           skips=source.skips_frames, record=stats.record)
             outputs.all.append(outputs.recording)
+            say(f"recording to {outputs.recording.path}")  # the name taken: never an existing file
         if opts.virtual_camera:
             outputs.all.append(VirtualCameraSink(opts.virtual_camera, source.fps, source.size))
             say(f"virtual camera {outputs.all[-1].device}")
@@ -255,7 +259,7 @@ def summary(opts: argparse.Namespace, engine: Engine, status: LiveStatus, output
     line = (f"{stats['frames_out']} frames in {elapsed:.1f} s ({stats['frames_out'] / elapsed:.1f} fps out), "
             f"{stats['dropped']} dropped, {stats['inferences']} inferences")
     if outputs.recording is not None:
-        line += f"; recorded {opts.record}" if outputs.recording.path.exists() else "; nothing recorded"
+        line += f"; recorded {outputs.recording.path}" if outputs.recording.path.exists() else "; nothing recorded"
     if outputs.snapshots is not None and outputs.snapshots.saved:
         line += f"; {len(outputs.snapshots.saved)} snapshots in {opts.snapshot_dir}"
     errors = ([engine.error] if engine.error else []) + problems
@@ -299,7 +303,9 @@ def change(state: dict[str, Any], engine: Engine, new: argparse.Namespace) -> No
 
 def reload(args: argparse.Namespace, state: dict[str, Any], engine: Engine, snapshots: SnapshotSink | None) -> None:
     """Re-read the config file and the model, check the whole new configuration on a test frame,
-    then apply what can change live; on any error keep running on the old settings."""
+    then apply what can change live; on any error keep running on the old settings. The password
+    file is re-read first, whatever becomes of the rest: a revoked login must not outlive a bad config."""
+    reload_auth(state.get("auth"))
     old = state["opts"]
     try:
         new = resolve(args)
@@ -326,6 +332,16 @@ def reload(args: argparse.Namespace, state: dict[str, Any], engine: Engine, snap
     recipe = settings.recipe
     log(f"reloaded: model {models.pick(height, width).path.name}, classes {','.join(map(str, recipe.class_ids))}, "
         f"infer every {settings.infer_every}, smooth {recipe.smooth:g}")
+
+
+def reload_auth(auth: Authenticator | None) -> None:
+    """Re-read the password file and log who was added, removed or given a new password."""
+    if auth is None:
+        return
+    try:
+        log(f"auth: {auth.reload()}")
+    except PibokehError as exc:
+        log(f"auth: reload failed, the previous logins stay: {_one_line(exc)}")
 
 
 def _one_line(exc: BaseException) -> str:

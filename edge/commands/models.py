@@ -10,8 +10,9 @@ from ..errors import PibokehError
 from ..model import open_model, registry
 from ..model.compute import describe_macs
 from ..model.search import default_models, search
-from ..options import add_quiet
+from ..options import add_quiet, float_in
 from ..progress import Progress
+from ..stopping import Stopped, stop_on_signals
 
 
 def register(sub: Any) -> None:
@@ -21,10 +22,16 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("fetch", help="download registry models (sha256-verified) into the cache",
                        description="Download models of `pibokeh models` into the cache "
-                                   "($PIBOKEH_CACHE or ~/.cache/pibokeh), verifying their sha256.")
+                                   "($PIBOKEH_CACHE or ~/.cache/pibokeh), verifying their size and sha256. "
+                                   "A download that sends more than the registry's size, or takes longer than "
+                                   "--timeout in all, is stopped; SIGTERM, SIGHUP and Ctrl-C remove the partial "
+                                   "file (exit 143, 129, 130).")
     p.add_argument("names", nargs="+", metavar="NAME")
     p.add_argument("--mirror", metavar="URL", default=None,
                    help="download <URL>/<file> instead of the upstream address (e.g. a local mirror)")
+    p.add_argument("--timeout", type=float_in(1, 86400, "a time in seconds"), default=registry.DOWNLOAD_TIME,
+                   metavar="S", help=f"give up a download not complete after S seconds in all "
+                                     f"(default: {registry.DOWNLOAD_TIME:g})")
     add_quiet(p, "no progress bar")
     p.set_defaults(func=cmd_fetch)
 
@@ -76,13 +83,17 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         try:
             entry = registry.lookup(name)
             bar = Progress(entry.size_bytes, f"fetch {entry.name}", enabled=not args.quiet)
-            path = registry.fetch(entry, mirror=args.mirror,
-                                  progress=lambda done, total: bar.update(done - bar.done))
+            with stop_on_signals():
+                path = registry.fetch(entry, mirror=args.mirror, deadline=args.timeout,
+                                      progress=lambda done, total: bar.update(done - bar.done))
             bar.close()
             print(path)
         except PibokehError as exc:
             print(f"pibokeh: error: {exc}", file=sys.stderr)
             failures += 1
+        except Stopped as stop:
+            print(f"pibokeh: stopped by {stop}; the partial download was removed", file=sys.stderr)
+            return stop.exit_code
     if not failures:
         return 0
     return 1 if failures < len(args.names) else 2

@@ -1,76 +1,106 @@
-"""Image files in and out: decoding (any depth and channel count, EXIF-upright), the model's
-BGR view of an image, and encoding by file suffix.
+"""Image files in and out: decoding (any depth and channel count, upright by their EXIF orientation
+in every format), the model's BGR view of an image, and encoding by file suffix.
 
-An image's size is read from its header before it is decoded, and one larger than the pixel limit
-(`--max-pixels`, `limit_pixels`) is refused: a 400 kB PNG can hold 20000x20000 pixels, 1.2 GB decoded,
-more than a Pi has. OpenCV gets the same limit (`OPENCV_IO_MAX_IMAGE_PIXELS`) for any header the
-check cannot read.
+Nothing is decoded before its header says it fits the memory budget (`--max-pixels`,
+`limit_pixels`): a 400 kB PNG can hold 20000x20000 pixels, 1.2 GB decoded, more than a Pi has. The
+budget counts what a picture really costs on its way through the pipeline, measured (README,
+*Memory*): a pixel of an 8-bit colour photo is the unit, a 16-bit RGBA pixel costs 2.4 of them, a grey
+one 0.46, a video frame's pixel 9.3 (the decoder's and encoder's frames in flight). A file whose
+header cannot be read is refused: OpenCV's own limit (OPENCV_IO_MAX_IMAGE_PIXELS) is read once, when
+cv2 is imported, so it cannot follow --max-pixels.
 """
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
 import cv2
-import imagesize
 import numpy as np
 
 from ..errors import InputError, OutputError
 from ..files import reason, write_bytes
 from ..quiet import native_stderr_silenced
+from .headers import Header, read_header
+from .orientation import from_exif, upright
 
-# A 64 MP phone or camera photo passes (9248x6936). Measured peak RSS of `pibokeh blur` (x86): 64 MP
-# 0.80 GB, 100 MP 1.19 GB (`mask`: 0.48, 0.69 GB); so the default stops just above 64 MP, within what a
-# 1 GB Pi can give one process, and far below what a 20000x20000 PNG bomb would take (2.1 GB).
-DEFAULT_MAX_PIXELS = 70_000_000
-MAX_PIXELS_LIMIT = 1 << 30  # OpenCV's own ceiling: --max-pixels cannot go past it
+# Peak memory per pixel of `pibokeh blur` on an image, measured on 64 MP pictures of every depth and
+# channel count (x86; README, *Memory*): about 2.2 bytes plus 3.2 per byte the decoded pixel holds
+# (11.8 for 8-bit colour, 27.8 for 16-bit RGBA); a video frame's 95-106, counted as 110 (decoder
+# threads, the encoder's look-ahead and B-frames, the engine's hand-overs). The libraries and the
+# model take 130-250 MB besides.
+BYTES_PER_PIXEL = 2.2
+BYTES_PER_PIXEL_BYTE = 3.2
+VIDEO_BYTES_PER_PIXEL = 110.0
+UNIT = BYTES_PER_PIXEL + 3 * BYTES_PER_PIXEL_BYTE  # one pixel of an 8-bit colour photo: 11.8 bytes
+# 50 MP of 8-bit colour (a 48 MP phone photo passes): ~590 MB for the picture, a peak of ~0.75 GB with
+# the model, which a 1 GB Pi gives one process (measured: README, *Memory*); video frames up to ~5.4 MP
+# (1080p and 1440p, not 4K).
+DEFAULT_MAX_PIXELS = 50_000_000
+MAX_PIXELS_LIMIT = 1 << 30  # the largest --max-pixels: 12.7 GB of budget
 _limit = DEFAULT_MAX_PIXELS
 
 
 def limit_pixels(max_pixels: int | None) -> None:
-    """Refuse images of more than `max_pixels` pixels from now on (None: the default), here and in
-    OpenCV (which reads its limit once, at its first decode: call this before reading images)."""
+    """The memory budget from now on: what `max_pixels` pixels of an 8-bit colour photo take (None:
+    the default)."""
     global _limit
     _limit = min(int(max_pixels or DEFAULT_MAX_PIXELS), MAX_PIXELS_LIMIT)
-    os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(_limit)
 
 
-def header_size(data: bytes | np.ndarray) -> tuple[int, int] | None:
-    """(width, height) from an image file's header, without decoding it; None when it cannot tell."""
-    try:
-        width, height = imagesize.get(io.BytesIO(bytes(data[:1 << 20])))
-    except Exception:  # any malformed header: then OpenCV's own check (same limit) decides
-        return None
-    return (width, height) if width > 0 and height > 0 else None
+def image_cost(header: Header) -> float:
+    """Bytes an image of this header takes through the pipeline, at its peak (measured; see above)."""
+    return header.pixels * (BYTES_PER_PIXEL + BYTES_PER_PIXEL_BYTE * header.channels * header.sample_bytes)
+
+
+def check_budget(path: Path | str, what: str, pixels: int, cost: float) -> None:
+    """InputError unless a picture of `pixels` costing `cost` bytes fits the budget."""
+    if cost <= _limit * UNIT:
+        return
+    equivalent = cost / UNIT
+    same = abs(equivalent - pixels) < 0.01 * pixels
+    raise InputError(f"{path}: {what} is {pixels / 1e6:.1f} megapixels, "
+                     + ("" if same else f"as much memory as {equivalent / 1e6:.1f} megapixels of an 8-bit colour "
+                        "photo: ")
+                     + f"more than --max-pixels {_limit / 1e6:g}M"
+                     + ("" if same else f" (about {_limit * UNIT / 1e6:.0f} MB)"))
+
+
+def check_video_frames(path: Path | str, size: tuple[int, int]) -> None:
+    """InputError unless frames of `size` (width, height) fit the budget on their way through the engine."""
+    pixels = size[0] * size[1]
+    check_budget(path, f"{size[0]}x{size[1]} video", pixels, pixels * VIDEO_BYTES_PER_PIXEL)
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """The image: 8- or 16-bit, 1, 3 or 4 channels (BGR order), JPEGs upright by their EXIF tag.
+    """The image: 8- or 16-bit, 1, 3 or 4 channels (BGR order), upright by its EXIF orientation.
 
-    Raises InputError for missing, empty, truncated, undecodable or oversized files, and when
-    decoding runs out of memory.
+    Raises InputError for missing, empty, truncated, undecodable or oversized files (their header is
+    read first, the file then), and when decoding runs out of memory.
     """
     path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise InputError(f"{path}: empty file")
+        header = read_header(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({reason(exc)})") from None
+    if header is None:
+        raise InputError(f"{path}: not a readable image (no JPEG, PNG, TIFF, WebP, BMP or PNM header whose size "
+                         "can be read)")
+    check_budget(path, header.describe() if _weighs_more(header) else f"{header.width}x{header.height}",
+                 header.pixels, image_cost(header) + path.stat().st_size)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({reason(exc)})") from None
     except MemoryError:
         raise InputError(f"{path}: not enough memory to read it") from None
-    if data.size == 0:
-        raise InputError(f"{path}: empty file")
-    size = header_size(data)
-    if size and size[0] * size[1] > _limit:
-        raise InputError(f"{path}: {size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.1f} megapixels, more than "
-                         f"--max-pixels {_limit / 1e6:g}M")
     if data[:8].tobytes() == PNG_SIGNATURE and not _png_chunks_fit(data.tobytes()):
         raise InputError(f"{path}: not a readable image (corrupt PNG: a chunk runs past the end of the file)")
-    # Phone JPEGs are often stored sideways with an EXIF orientation tag; outputs carry no EXIF, so
-    # apply it. Other formats are read unchanged to keep alpha and 16 bits.
+    # JPEGs are decoded upright by OpenCV itself (their EXIF tag applied); every other format is read
+    # unchanged (alpha, 16 bits), and a PNG's or WebP's EXIF orientation is applied here.
     is_jpeg = data[:2].tobytes() == b"\xff\xd8"
     flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if is_jpeg else cv2.IMREAD_UNCHANGED
-    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(_limit))
     try:
         with native_stderr_silenced():  # libpng/libjpeg warnings ("invalid chunk", "premature end")
             image = cv2.imdecode(data, flags)
@@ -78,11 +108,20 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{path}: not enough memory to decode it") from None
     except cv2.error as exc:
         raise InputError(f"{path}: not a readable image ({_cv_reason(exc)})") from None
+    del data
     if image is None or image.size == 0:
         raise InputError(f"{path}: not a readable image (corrupt, truncated, too large or unknown format)")
+    if image.shape[:2] != (header.height, header.width) and image.shape[:2] != (header.width, header.height):
+        raise InputError(f"{path}: not a readable image (its header says {header.width}x{header.height}, "
+                         f"it decodes to {image.shape[1]}x{image.shape[0]})")
     if image.dtype not in (np.uint8, np.uint16):
         image = _to_uint16(image)
-    return image
+    return upright(image, from_exif(header.orientation))
+
+
+def _weighs_more(header: Header) -> bool:
+    """True when a pixel of the image costs more or less memory than one of an 8-bit colour photo."""
+    return header.channels * header.sample_bytes != 3
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import OutputError
-from ..files import FILE_MODE, reason
+from ..files import FILE_MODE, fit_name, reason, release, remove_stale, temp_beside
 from .frames import FrameSink
 from .images import encode_image
 
@@ -28,15 +27,13 @@ class PngSequenceSink(FrameSink):
         self.notes: list[str] = []
         if self.path.exists() and not self.path.is_dir():
             raise OutputError(f"{self.path}: exists and is not a folder; the frames need a folder of that name")
-        try:
-            self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent))
-        except OSError as exc:
-            raise OutputError(f"{self.path.parent}: cannot write here ({reason(exc)})") from None
+        remove_stale(self.path, ".part")  # what a killed run left (its lock died with it)
+        self._tmp: Path | None = temp_beside(self.path, ".part", folder=True)
         os.chmod(self._tmp, FILE_MODE | (FILE_MODE & 0o444) >> 2)  # mkdtemp's is private; r gets x
 
     def write(self, frame: np.ndarray, pts: int | None = None) -> None:
         self.frames += 1
-        name = self._tmp / f"{self.path.name}_{self.frames:06d}.png"
+        name = self._tmp / f"{fit_name(self.path.name, '_000000.png')}_{self.frames:06d}.png"
         try:
             name.write_bytes(encode_image(frame, ".png"))
         except OSError as exc:
@@ -50,9 +47,10 @@ class PngSequenceSink(FrameSink):
         old = None
         try:
             if self.path.exists():  # a folder cannot be replaced in one rename: move the old one aside first
-                old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".old", dir=self.path.parent))
+                old = temp_beside(self.path, ".old", folder=True)
                 os.replace(self.path, old / self.path.name)
             os.replace(self._tmp, self.path)
+            release(self._tmp)
         except OSError as exc:
             if old is not None and not self.path.exists():
                 os.replace(old / self.path.name, self.path)  # put the earlier output back
@@ -61,9 +59,11 @@ class PngSequenceSink(FrameSink):
         finally:
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
+                release(old)
         self._tmp = None
 
     def abort(self) -> None:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+            release(self._tmp)
             self._tmp = None

@@ -7,12 +7,14 @@ both, with a warning (see `video_opencv`).
 Two ways to write (`VideoFileSink`):
 - a file (batch): encoded into a hidden temporary file beside the output, renamed into place only
   after the muxer closed without error, so an existing output is never replaced by a broken one;
-- a recording (`live=True`): fragmented MP4 under its final name from the first frame, a keyframe
+- a recording (`live=True`): a new file (never an existing one: `OutputExists`), fragmented MP4
+  under its final name from the first frame, a keyframe
   and a fragment every second, so a recording cut by power loss or SIGKILL plays up to its last
   second; timestamps from the wall clock, so it plays at the speed it was recorded.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from fractions import Fraction
@@ -25,9 +27,11 @@ import numpy as np
 
 from .encoders import OPENCV, AVError, Encoder, av, choose, even, warn_once
 from ..errors import InputError, OutputError
-from ..files import reason, temp_beside
+from ..files import cannot_write, release, remove_stale, temp_beside
 from .frames import FrameSink, FrameSource
-from .images import to_bgr8
+from .images import check_video_frames, to_bgr8
+from .muxer_file import MuxerFile
+from .orientation import UPRIGHT, from_display_matrix, upright
 from .video_opencv import OpenCVWriter, captured_frames, open_capture
 
 # Fragmented MP4: an empty moov up front, then a self-contained fragment at every keyframe.
@@ -40,17 +44,26 @@ def _fps(rate: object) -> float:
     return fps if 0.5 <= fps <= 240 else 25.0  # some containers report nonsense rates (0, 1000, 90000)
 
 
+class UnreadableVideo(InputError):
+    """A file that is not a video this machine can read (trying again will not change that)."""
+
+
 class VideoFileSource(FrameSource):
-    """Frames of a video file. After each `read`, `pts` is the frame's timestamp in `time_base`
-    (strictly increasing, also for variable frame rates) and `time` the same in seconds."""
+    """Frames of a video file, upright. After each `read`, `pts` is the frame's timestamp in
+    `time_base` (strictly increasing, also for variable frame rates) and `time` the same in seconds.
+
+    A stored rotation (the display matrix phones write for portrait video) is applied to every frame:
+    `size` is the upright size, `turn` what was done. Frames larger than the memory budget
+    (`--max-pixels`) are refused before any is decoded past the first."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         if not self.path.is_file():
-            raise InputError(f"{self.path}: no such file")
+            raise UnreadableVideo(f"{self.path}: no such file")
         if self.path.stat().st_size == 0:
-            raise InputError(f"{self.path}: empty file")
+            raise UnreadableVideo(f"{self.path}: empty file")
         self.skipped = 0  # packets that did not decode (damaged files): skipped, not fatal
+        self.turn = UPRIGHT
         self._open()
 
     def _open(self) -> None:
@@ -60,15 +73,21 @@ class VideoFileSource(FrameSource):
         if av is None:
             self._cap, fps, self.size, self.frame_count = open_capture(self.path)
             self.fps, self.time_base = _fps(fps), None
+            try:
+                check_video_frames(self.path, self.size)
+            except InputError as exc:
+                self._cap.release()
+                raise UnreadableVideo(str(exc)) from None
             self._frames = ((frame, None) for frame in captured_frames(self._cap))
             return
         try:
             self._container = av.open(str(self.path))
         except (AVError, OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{self.path}: not a readable video ({_short(exc)})") from None
+            raise UnreadableVideo(f"{self.path}: not a readable video ({_short(exc)})") from None
         if not self._container.streams.video:
+            sound = bool(self._container.streams.audio)
             self._container.close()
-            raise InputError(f"{self.path}: not a readable video (no video stream)")
+            raise UnreadableVideo(f"{self.path}: not a readable video (no video stream{': sound only' * sound})")
         stream = self._container.streams.video[0]
         stream.thread_type = "AUTO"  # frame threads: decoding keeps up with the model
         self.time_base = stream.time_base or Fraction(1, 90000)
@@ -76,12 +95,33 @@ class VideoFileSource(FrameSource):
         self.size = (stream.codec_context.width, stream.codec_context.height)
         if self.size[0] <= 0 or self.size[1] <= 0:
             self.close()
-            raise InputError(f"{self.path}: not a readable video (no picture size)")
+            raise UnreadableVideo(f"{self.path}: not a readable video (no picture size)")
+        try:
+            check_video_frames(self.path, self.size)
+        except InputError as exc:
+            self.close()
+            raise UnreadableVideo(str(exc)) from None
         seconds = float(stream.duration * self.time_base) if stream.duration else (
             self._container.duration or 0) / 1e6
         self.frame_count = stream.frames or int(round(seconds * self.fps))
         self.audio = [s.codec_context.name for s in self._container.streams.audio]
         self._frames = self._decode(stream)
+        self._upright_from_first_frame()
+
+    def _upright_from_first_frame(self) -> None:
+        """Read the first frame now: its display matrix (the stream's, which the decoder puts on every
+        frame) says how frames turn upright, and so the size outputs get."""
+        try:
+            first = next(self._frames, None)
+        except (OSError, ValueError, AVError) as exc:
+            self.close()
+            raise InputError(f"{self.path}: cannot read frame 1 ({_short(exc)})") from None
+        if first is None:
+            return
+        matrix = first[0].side_data.get("DISPLAYMATRIX")
+        self.turn = from_display_matrix(np.frombuffer(bytes(matrix), "=i4")) if matrix is not None else UPRIGHT
+        self.size = self.turn.size(*self.size)
+        self._frames = itertools.chain([first], self._frames)
 
     def _decode(self, stream):
         for packet in self._container.demux(stream):
@@ -111,7 +151,7 @@ class VideoFileSource(FrameSource):
         elif self.pts is not None and pts <= self.pts:
             pts = self.pts + 1
         self.pts, self.time = pts, float(pts * self.time_base)
-        return frame.to_ndarray(format="bgr24")
+        return upright(frame.to_ndarray(format="bgr24"), self.turn)
 
     def rewind(self) -> None:
         self.close()
@@ -127,6 +167,10 @@ class VideoFileSource(FrameSource):
 
 def _short(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+class OutputExists(OutputError):
+    """A recording's file already exists (recordings never overwrite: the caller picks another name)."""
 
 
 class VideoFileSink(FrameSink):
@@ -157,8 +201,9 @@ class VideoFileSink(FrameSink):
         self._key_at: float | None = None
         self._started: float | None = None
         self._container = self._file = self._audio = self._cv = None
-        # a recording truncates an earlier file of its name only once it opened it, never before
-        self._created = not live
+        self._created = not live  # a recording's file is made by it (never an earlier one): only then deleted
+        if not live:  # what a killed run left beside this output (its lock died with it)
+            remove_stale(self.path, ".part" + self.encoder.suffix)
         self._target = self.path if live else temp_beside(self.path, ".part" + self.encoder.suffix)
         try:
             if self.encoder.name == OPENCV:
@@ -175,10 +220,12 @@ class VideoFileSink(FrameSink):
 
     def _open(self, rate: Fraction, audio_from: Path | None) -> None:
         try:  # a Python file: PyAV passes its write errors (disk full) on; its own writer does not
-            self._file = _Output(self._target, self.live)
+            self._file = MuxerFile(self._target, self.live)
             self._created = True
+        except FileExistsError:
+            raise OutputExists(f"{self.path}: exists; a recording never overwrites a file") from None
         except OSError as exc:
-            raise OutputError(f"{self.path.parent}: cannot write here ({reason(exc)})") from None
+            raise cannot_write(self.path, exc) from None
         enc = self.encoder
         options = dict(FRAGMENTED) if self.live else ({"movflags": "+faststart"} if enc.format == "mp4" else {})
         self._container = av.open(self._file, "w", format=enc.format, options=options)
@@ -194,10 +241,12 @@ class VideoFileSink(FrameSink):
         if audio_from is not None:
             from .audio import AudioCopy  # only batch outputs copy sound
             self._audio = AudioCopy(audio_from, self._container, enc.format)
+            kind = {"webm": "WebM"}.get(enc.format, enc.format.upper())
+            if self._audio.reencoded:
+                self.notes.append(f"audio re-encoded ({', '.join(self._audio.reencoded)}): {kind} players do not "
+                                  "take it as it is")
             if self._audio.skipped:
-                self.notes.append(f"audio ({', '.join(self._audio.skipped)}) left out: "
-                                  f"{ {'webm': 'WebM'}.get(enc.format, enc.format.upper())} cannot hold it "
-                                  "without re-encoding")
+                self.notes.append(f"audio ({', '.join(self._audio.skipped)}) left out: it cannot be decoded here")
         self._container.start_encoding()
 
     def write(self, frame: np.ndarray, pts: int | None = None) -> None:
@@ -264,6 +313,7 @@ class VideoFileSink(FrameSink):
                 self._file = None
             if not self.live:
                 os.replace(self._target, self.path)
+                release(self._target)
         except OutputError:
             self._discard()
             raise
@@ -293,56 +343,12 @@ class VideoFileSink(FrameSink):
         self._audio = self._container = self._file = self._cv = None
         if self._created and (not self.live or self.frames == 0):
             self._target.unlink(missing_ok=True)
+        release(self._target)
 
     def _error(self, exc: BaseException, doing: str = "cannot write") -> OutputError:
         if isinstance(exc, OSError) and exc.errno is not None:
             return OutputError(f"{self.path}: {doing} ({exc.strerror or exc})")
         return OutputError(f"{self.path}: {doing}: encoder {self.encoder.name} failed ({_short(exc)})")
-
-
-class _Output:
-    """The file PyAV writes through (a Python file, so write errors such as a full disk reach the
-    caller: FFmpeg's own writer drops them for fragmented MP4). The first error is raised; once
-    muted, for a file about to be deleted, calls do nothing, so a broken muxer closes quietly."""
-
-    def __init__(self, path: Path, live: bool):
-        # unbuffered for recordings: a finished fragment is on disk at once, not in Python's buffer
-        self._file = open(path, "wb", buffering=0) if live else open(path, "w+b")
-        self._muted = False
-        self.name = str(path)  # PyAV gives it to FFmpeg, whose +faststart reopens the file by name
-
-    def mute(self) -> None:
-        self._muted = True
-
-    def _call(self, name: str, *args: object, quiet: object = None) -> object:
-        if self._muted:
-            return quiet
-        try:
-            return getattr(self._file, name)(*args)
-        except (OSError, ValueError):
-            self._muted = True  # said once: what follows is the muxer unwinding
-            raise
-
-    def write(self, data: bytes) -> object:
-        return self._call("write", data, quiet=len(data))
-
-    def read(self, size: int = -1) -> object:
-        return self._call("read", size, quiet=b"")
-
-    def seek(self, offset: int, whence: int = 0) -> object:
-        return self._call("seek", offset, whence, quiet=0)
-
-    def tell(self) -> object:
-        return self._call("tell", quiet=0)
-
-    def close(self) -> None:
-        if self._muted:
-            try:
-                self._file.close()
-            except OSError:  # buffered bytes that cannot be written: the file is being discarded
-                pass
-            return
-        self._call("close")
 
 
 def _pictured(frame: np.ndarray, alpha: bool) -> np.ndarray:

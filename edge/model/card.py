@@ -101,6 +101,8 @@ def read_card(model: str | os.PathLike) -> dict[str, Any] | None:
         card = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelError(f"{path}: model card is not valid JSON ({_short(exc)})") from None
+    except ValueError:  # an integer of more than 4300 digits (Python's limit on int(str)): no card has one
+        raise ModelError(f"{path}: model card is not valid JSON (a number with thousands of digits)") from None
     problem = card_problem(card)
     if problem:
         raise ModelError(f"{path}: bad model card: {problem}")

@@ -11,6 +11,7 @@ tensor details otherwise, so the three DeepLab families of the design all run:
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -38,22 +39,43 @@ def _check_tflite_file(path: Path) -> None:
         raise ModelError(f"{path}: not a TFLite model (no TFL3 identifier)")
 
 
-MAX_TENSOR_BYTES = 2 << 30  # DeepLab at 513 needs ~0.2 GB; a damaged shape can ask for terabytes
+MAX_TENSOR_BYTES = 1 << 30  # DeepLab at 513 needs ~0.2 GB; a damaged shape can ask for terabytes
 
 
-def _check_tensor_memory(path: Path, interpreter: Any) -> None:
-    """Refuse a model whose tensors would need more than MAX_TENSOR_BYTES, before they are allocated:
-    a damaged shape field must be an error line, not the out-of-memory killer."""
-    try:
-        details = interpreter.get_tensor_details()
-    except UnicodeDecodeError:
-        raise ModelError(f"{path}: not a usable model (damaged tensor names)") from None
+def _tensor_bytes(details: list[dict]) -> int:
     total = 0
     for d in details:
         count = 1
         for dim in d.get("shape", ()):
             count *= max(int(dim), 1)
         total += count * np.dtype(d["dtype"]).itemsize
+    return total
+
+
+def _check_tensor_memory(path: Path, interpreter_class: type) -> None:
+    """Refuse a model whose tensors would need more than MAX_TENSOR_BYTES before any of it is used: a
+    damaged shape must be an error line, not the out-of-memory killer.
+
+    The shapes a model declares are not the ones it gets: an op sizes its output from constant inputs
+    (a resize's target size, a reshape's shape) when the tensors are allocated, and a 12 kB model whose
+    resize asks for 9000x7500 declares 65x65 (measured: `pibokeh info` reached 2.7 GB, XNNPACK writing
+    into the arena as it prepares). So a probe interpreter without delegates allocates them - address
+    space only, never written - and its real shapes are what is counted."""
+    resolver = getattr(importlib.import_module(interpreter_class.__module__), "OpResolverType", None)
+    options = {"experimental_op_resolver_type": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES} if resolver else {}
+    try:
+        probe = interpreter_class(**_model_source(path), **options)
+        total = _tensor_bytes(probe.get_tensor_details())  # as declared: absurd ones stop here
+        if total <= MAX_TENSOR_BYTES:
+            probe.allocate_tensors()
+            total = _tensor_bytes(probe.get_tensor_details())  # as the ops sized them
+    except UnicodeDecodeError:
+        raise ModelError(f"{path}: not a usable model (damaged tensor names)") from None
+    except (ValueError, RuntimeError, MemoryError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path}: the interpreter cannot load it ({first})") from None
+    finally:
+        probe = None  # the probe's arena is freed before the real interpreter makes its own
     if total > MAX_TENSOR_BYTES:
         raise ModelError(f"{path}: not a usable model (its tensors would need {total / 2**30:.1f} GB)")
 
@@ -83,9 +105,9 @@ class TFLiteBackend(Backend):
         self.backend, interpreter = interpreter_class(backend)
         self._interpreter_class = interpreter
         self.threads = threads or default_threads()
+        _check_tensor_memory(self.path, interpreter)
         try:
             self.interpreter = interpreter(**_model_source(self.path), num_threads=self.threads)
-            _check_tensor_memory(self.path, self.interpreter)
             with native_stderr_silenced():  # the C++ runtime prints an INFO line per delegate
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:

@@ -1,5 +1,5 @@
 """A bounded fuzz run (fixed seed, a few hundred cases, well under 60 s): mutated JPEG, PNG, MP4, TFLite
-and model-card bytes through `pibokeh mask`. Every run must end with exit 0, 1 or 2 - never a
+and model-card bytes through `pibokeh mask`, mutated password files through `pibokeh passwd`. Every run must end with exit 0, 1 or 2 - never a
 traceback, never a signal (a crash, or the out-of-memory killer)."""
 from __future__ import annotations
 
@@ -73,19 +73,31 @@ def test_mutated_images_and_videos_through_pibokeh_mask(tmp_path):
 
 
 DRIVER = r"""
-import json, sys, traceback
+import io, json, sys, traceback
 from pibokeh.cli import main
-image, out, models = sys.argv[1], sys.argv[2], sys.argv[3:]
-for n, model in enumerate(models):
+stdin, cases = sys.argv[1], json.loads(sys.argv[2])
+for case in cases:
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin.encode()))
     try:
-        code = main(["mask", image, "-o", f"{out}/{n}", "--model", model, "--threads", "1", "-q"])
+        code = main(case)
     except SystemExit as stop:
         code = stop.code
     except BaseException:
-        print(json.dumps({"case": model, "traceback": traceback.format_exc()}), flush=True)
+        print(json.dumps({"case": case, "traceback": traceback.format_exc()}), flush=True)
         continue
-    print(json.dumps({"case": model, "code": code}), flush=True)
+    print(json.dumps({"case": case, "code": code}), flush=True)
 """
+
+
+def in_one_process(tmp_path: Path, cases: list[list[str]], stdin: str = "") -> list[dict]:
+    """Each case (a `pibokeh` command line) run by `main` in one process, which must live through them
+    all: {"case", "code"} or {"case", "traceback"} for each."""
+    proc = subprocess.run([sys.executable, "-c", DRIVER, stdin, json.dumps(cases)], capture_output=True, text=True,
+                          env=clean_env(tmp_path), timeout=300, preexec_fn=limited)
+    assert_clean(proc, cases[0][0])
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(results) == len(cases), proc.stderr[-3000:]  # the process lived through every case
+    return results
 
 
 def test_mutated_models_and_cards_through_pibokeh_mask(tmp_path):
@@ -108,14 +120,38 @@ def test_mutated_models_and_cards_through_pibokeh_mask(tmp_path):
         else:
             card = json.loads(card_text)
             key = rng.choice(sorted(card))
-            card[key] = rng.choice([None, -1, 0, 1e308, "x" * 50, [], {}, [1, "a"], {"mean": "x"}, True])
-            path.with_suffix(".json").write_text(json.dumps(card))
+            card[key] = rng.choice([None, -1, 0, 1e308, "x" * 50, [], {}, [1, "a"], {"mean": "x"}, True, 10 ** 4000])
+            text = json.dumps(card)
+            if n % 10 == 0:  # a number past Python's 4300-digit limit for reading integers
+                text = text.replace("{", '{"huge": ' + "7" * rng.randint(4301, 6000) + ", ", 1)
+            path.with_suffix(".json").write_text(text)
         models.append(path)
-    proc = subprocess.run([sys.executable, "-c", DRIVER, str(image), str(tmp_path / "out"), *map(str, models)],
-                          capture_output=True, text=True, env=clean_env(tmp_path), timeout=300, preexec_fn=limited)
-    assert_clean(proc, "models")
-    results = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert len(results) == len(models), proc.stderr[-3000:]  # the process lived through every case
+    results = in_one_process(tmp_path, [["mask", str(image), "-o", str(tmp_path / "out" / str(n)), "--model", str(model),
+                                          "--threads", "1", "-q"] for n, model in enumerate(models)])
     broken = [r for r in results if "traceback" in r or r["code"] not in (0, 1, 2)]
     assert broken == [], broken[:3]
     assert sum(r["code"] == 2 for r in results) > 50  # most damage is noticed, not ignored
+
+
+def test_mutated_password_files_through_pibokeh_passwd(tmp_path):
+    from pibokeh.camera.auth import read_users, write_user
+    rng = random.Random(SEED + 2)
+    good = tmp_path / "good"
+    for user in ("alice", "bob"):
+        write_user(good, user, f"{user} password")
+    text = good.read_bytes()
+    cases = []
+    for n in range(80):
+        path = tmp_path / "files" / f"users{n:03d}"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(mutate(text, rng))
+        path.chmod(rng.choice([0o600, 0o640, 0o644]))
+        cases.append(path)
+    results = in_one_process(tmp_path, [["passwd", str(path), "carol"] for path in cases], stdin="a new secret 1\n")
+    assert all("traceback" not in r and r["code"] in (0, 2) for r in results), \
+        [r for r in results if "traceback" in r][:2]
+    for result in results:  # a file rewritten is a good password file, private, with carol in it
+        if result["code"] == 0:
+            path = Path(result["case"][1])
+            assert "carol" in read_users(path) and (path.stat().st_mode & 0o777) == 0o640
+    assert sum(r["code"] == 2 for r in results) > 20  # most damage is noticed, not written over

@@ -130,6 +130,7 @@ def test_passwords_are_salted_scrypt_hashes_compared_in_constant_time(users, tmp
     assert (users.stat().st_mode & 0o777) == 0o640
     bad = tmp_path / "bad"
     bad.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    bad.chmod(0o600)
     with pytest.raises(InputError, match="line 1 is not USER:scrypt"):
         read_users(bad)
 

@@ -1,9 +1,11 @@
 """Property-based tests (Hypothesis): the core on random shapes, dtypes, channel counts and masks;
-the option parser on random strings; the card validator on random JSON. Never a crash, shapes and
+the option parser on random strings; the card validator on random JSON, card files on random bytes
+and huge numbers; password files and Authorization headers on random text. Never a crash, shapes and
 dtypes kept, the binary-mask blend picks pixels exactly, and every refusal is one line."""
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import io
 import json
@@ -15,6 +17,7 @@ from hypothesis.extra.numpy import arrays
 from pibokeh import core, options
 from pibokeh import styles
 from pibokeh.camera import options as camera_options
+from pibokeh.camera.auth import Authenticator, hash_password, read_users
 from pibokeh.model.card import card_problem
 from pibokeh.cli import build_parser
 
@@ -173,3 +176,67 @@ def test_a_good_card_with_one_field_replaced_is_a_card_or_one_line_naming_it(fie
     _check_problem(problem)
     if problem is not None:
         assert problem.startswith(field.split(".")[0])
+
+
+# ---- card files, as read from disk ----------------------------------------------------------------
+
+card_texts = st.one_of(
+    st.binary(max_size=200),
+    json_values.map(json.dumps),
+    st.builds(lambda digits, field: json.dumps(GOOD).replace(f'"{field}": ', f'"{field}": {digits}, "was": ', 1),
+              st.integers(1, 6000).map(lambda n: "9" * n), st.sampled_from(["size_bytes", "format", "family"])),
+    st.integers(1, 3000).map(lambda depth: "[" * depth + "]" * depth),
+)
+
+
+@FAST
+@given(text=card_texts)
+def test_any_card_file_is_a_card_or_one_line(tmp_path_factory, text):
+    from pibokeh.errors import ModelError
+    from pibokeh.model.card import read_card
+    model = tmp_path_factory.mktemp("card") / "m.tflite"
+    model.with_suffix(".json").write_bytes(text if isinstance(text, bytes) else text.encode())
+    try:
+        card = read_card(model)
+    except ModelError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 400
+        return
+    assert isinstance(card, dict)
+
+
+# ---- the password file and the login check --------------------------------------------------------
+
+GOOD_LINE = "alice:" + hash_password("alice secret", n=2)  # a real entry, cheap to check (n=2)
+auth_lines = st.one_of(st.just(GOOD_LINE), st.text(max_size=60),
+                       st.builds(lambda user, parts: f"{user}:scrypt$" + "$".join(parts),
+                                 st.text(max_size=8), st.lists(st.text(max_size=12), min_size=0, max_size=7)))
+
+
+@FAST
+@given(lines=st.lists(auth_lines, max_size=6), mode=st.sampled_from([0o600, 0o640, 0o644, 0o660, 0o602]))
+def test_any_password_file_is_users_or_one_line(tmp_path_factory, lines, mode):
+    from pibokeh.errors import InputError
+    path = tmp_path_factory.mktemp("auth") / "users"
+    path.write_text("\n".join(lines), encoding="utf-8", errors="surrogateescape")
+    path.chmod(mode)
+    try:
+        users = read_users(path)
+    except InputError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 600
+        return
+    assert mode in (0o600, 0o640) and users and all(stored.startswith("scrypt$") for stored in users.values())
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(header=st.one_of(st.text(max_size=40), st.binary(max_size=40).map(lambda b: "Basic " + base64.b64encode(b).decode()),
+                        st.builds(lambda u, p: "Basic " + base64.b64encode(f"{u}:{p}".encode()).decode(),
+                                  st.sampled_from(["alice", "bob", ""]), st.text(max_size=20))),
+       client=st.sampled_from(["192.0.2.1", "::1", "10.0.0.7"]))
+def test_any_authorization_header_is_a_verdict(header, client):
+    verdict = AUTH.check(header, client)
+    assert verdict.wait >= 0 and (verdict.login is None or verdict.login.user == "alice")
+    if verdict.login is not None:
+        assert header == "Basic " + base64.b64encode(b"alice:alice secret").decode()
+
+
+AUTH = Authenticator({"alice": GOOD_LINE.split(":", 1)[1]})

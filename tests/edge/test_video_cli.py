@@ -47,7 +47,7 @@ def test_blur_writes_h264_with_the_inputs_sound_and_timing(tone_clip, tmp_path, 
 
 def test_transparent_video_is_vp9_webm_with_alpha_and_png_frames_for_editors(tone_clip, tmp_path, pibokeh):
     proc = pibokeh("blur", tone_clip, "-o", tmp_path, "--model", TINY, "--background", "transparent", check=True)
-    assert "audio (aac) left out: WebM cannot hold it without re-encoding" in proc.stderr
+    assert "audio re-encoded (aac -> opus 48 kbit/s): WebM players do not take it as it is" in proc.stderr
     frames = alpha_frames(tmp_path / "tone.webm")
     assert len(frames) == 45 and probe(tmp_path / "tone.webm").codec == "vp9"
     assert iou(frames[20][..., 3] > 127, scene((320, 240), 20)[1]) > 0.8  # opaque person, transparent rest

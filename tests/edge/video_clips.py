@@ -16,18 +16,24 @@ SAMPLE_RATE = 44100
 
 
 def av_clip(path: Path, frames: int = 45, size: tuple[int, int] = (320, 240), fps: int = 30,
-            audio: bool = True, durations: list[int] | None = None, noise: bool = False) -> Path:
-    """An H.264 MP4 of `scene` frames at `fps` with (if `audio`) a 440 Hz AAC tone as long as the video.
+            audio: bool = True, durations: list[int] | None = None, noise: bool = False,
+            audio_codec: str = "aac", sample_rate: int = SAMPLE_RATE, rotation: int = 0) -> Path:
+    """An H.264 video (container by the suffix) of `scene` frames at `fps` with (if `audio`) a 440 Hz
+    tone as long as the video, encoded by `audio_codec`.
 
     `durations`: frame durations in 1/(fps*10) s ticks, cycled - a variable frame rate clip.
-    `noise`: random pictures (they compress badly: a big file from few frames)."""
+    `noise`: random pictures (they compress badly: a big file from few frames).
+    `rotation`: a display matrix that turns the picture by this many degrees counter-clockwise when
+    shown, as phones store portrait video (landscape frames plus -90: "rotate 90° clockwise")."""
     tick = Fraction(1, fps * 10)
     rng = np.random.default_rng(0)
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
         video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
         video.time_base = video.codec_context.time_base = tick
-        sound = out.add_stream("aac", rate=SAMPLE_RATE) if audio else None
+        if rotation:
+            video.set_display_rotation(rotation)  # the display matrix, as a phone writes it
+        sound = out.add_stream(audio_codec, rate=sample_rate) if audio else None
         if sound is not None:
             sound.layout = "mono"
         pts = 0
@@ -41,12 +47,12 @@ def av_clip(path: Path, frames: int = 45, size: tuple[int, int] = (320, 240), fp
         for packet in video.encode():
             out.mux(packet)
         if sound is not None:
-            samples = np.arange(int(float(pts * tick) * SAMPLE_RATE))
-            tone = (0.3 * np.sin(2 * np.pi * TONE_HZ * samples / SAMPLE_RATE)).astype(np.float32)
+            samples = np.arange(int(float(pts * tick) * sample_rate))
+            tone = (0.3 * np.sin(2 * np.pi * TONE_HZ * samples / sample_rate)).astype(np.float32)
             for start in range(0, len(tone), 1024):
                 chunk = av.AudioFrame.from_ndarray(tone[start:start + 1024].reshape(1, -1), format="fltp",
                                                    layout="mono")
-                chunk.sample_rate, chunk.pts = SAMPLE_RATE, start
+                chunk.sample_rate, chunk.pts = sample_rate, start
                 for packet in sound.encode(chunk):
                     out.mux(packet)
             for packet in sound.encode():
@@ -83,7 +89,8 @@ def probe(path: Path, decoder: str | None = None) -> Probe:
                        (stream.codec_context.width, stream.codec_context.height), times, duration)
     with av.open(str(path)) as container:
         for audio in container.streams.audio:
-            result.audio.append((audio.codec_context.name, float(audio.duration * audio.time_base)))
+            seconds = float(audio.duration * audio.time_base) if audio.duration else container.duration / 1e6
+            result.audio.append((audio.codec_context.name, seconds))  # WebM streams have no duration of their own
         if container.streams.audio:
             result.audio_packets = [bytes(p) for p in container.demux(container.streams.audio[0]) if p.size]
     return result
