@@ -18,6 +18,7 @@ reference the threaded run is compared with.
 from __future__ import annotations
 
 import dataclasses
+import collections
 import threading
 import time
 from dataclasses import dataclass, field
@@ -335,50 +336,60 @@ class _SegmentState:
 class ThreadedSink(FrameSink):
     """A sink written from a thread of its own, so a slow encoder overlaps the engine's work.
 
-    `skips`: a live output drops a frame when the encoder is still busy with the previous one (the
-    preview keeps its rate); otherwise `write` waits, and every frame is written in order. A failure
-    of the sink is raised by the next `write` or by `close`. Its write time is recorded as `stage`."""
+    Up to `depth` frames wait for it. `skips`: a live output drops a frame when that many are already
+    waiting (the engine keeps its rate; `dropped` counts them); otherwise `write` waits, and every frame
+    is written in order. A failure of the sink is raised by the next `write` or by `close`. Its write
+    time is recorded as `stage`."""
 
-    def __init__(self, sink: FrameSink, skips: bool = False, stage: str = "encode", record: Record | None = None):
+    def __init__(self, sink: FrameSink, skips: bool = False, stage: str = "encode", record: Record | None = None,
+                 depth: int = 1):
         self.sink = sink
         self.skips = skips
         self.stage = stage
+        self.depth = depth
         self.record = record or (lambda name, seconds: None)
         self.failure: BaseException | None = None
-        self._box = Latest()
+        self.dropped = 0
+        self._waiting: collections.deque[tuple[np.ndarray, int | None]] = collections.deque()
+        self._cond = threading.Condition()
+        self._closing = self._aborted = False
         self._thread = threading.Thread(target=self._work, name=f"pibokeh-{stage}", daemon=True)
         self._thread.start()
 
-    @property
-    def dropped(self) -> int:
-        return self._box.dropped
-
     def _work(self) -> None:
         while True:
-            item = self._box.get(timeout=0.5)
-            if item is END:
-                return
-            if item is None:
-                if self._box.closed:  # aborted, or the sink failed
-                    return
-                continue
+            with self._cond:
+                self._cond.wait_for(lambda: self._waiting or self._closing or self._aborted)
+                if self._aborted or not self._waiting:
+                    return  # aborted, or closing with nothing left to write
+                item = self._waiting.popleft()
+                self._cond.notify_all()
             start = time.monotonic()
             try:
                 self.sink.write(*item)
-            except BaseException as exc:  # noqa: BLE001 - handed to the writer's thread
-                self.failure = exc
-                self._box.close()
+            except BaseException as exc:  # noqa: BLE001 - handed to the engine's thread
+                with self._cond:
+                    self.failure = exc
+                    self._cond.notify_all()
                 return
             self.record(self.stage, time.monotonic() - start)
 
     def write(self, frame: np.ndarray, pts: int | None = None) -> None:
-        if self.failure is not None:
-            raise self.failure
-        self._box.put((frame, pts), wait=not self.skips)
+        with self._cond:
+            if self.skips and len(self._waiting) >= self.depth and self.failure is None:
+                self.dropped += 1
+                return
+            self._cond.wait_for(lambda: len(self._waiting) < self.depth or self.failure is not None or self._aborted)
+            if self.failure is not None:
+                raise self.failure
+            self._waiting.append((frame, pts))
+            self._cond.notify_all()
 
     def close(self) -> None:
         """Write what is waiting, then finish the sink (a failure of either is raised)."""
-        self._box.put(END, wait=True)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
         self._thread.join()
         if self.failure is not None:
             self.sink.abort()
@@ -386,6 +397,8 @@ class ThreadedSink(FrameSink):
         self.sink.close()
 
     def abort(self) -> None:
-        self._box.close()
+        with self._cond:
+            self._aborted = True
+            self._cond.notify_all()
         self._thread.join()
         self.sink.abort()

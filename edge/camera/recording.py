@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
 from ..chain import Record
 from ..engine import ThreadedSink
 from ..errors import InputError, OutputError
@@ -43,10 +45,15 @@ def candidates(pattern: str | os.PathLike, now: float | None = None) -> Iterator
         yield first.with_name(f"{first.stem}-{number}{first.suffix}")
 
 
+DEPTH = 4  # frames that may wait for the encoder: a hiccup costs no frame, a slow encoder skips some
+
+
 class Recording(ThreadedSink):
     """A recording of `size` frames at about `fps`, timed by the wall clock, into a new file named
-    after `path` (see the module's docstring; `path` is the name taken). `skips`: drop a frame while
-    the encoder is still busy (a live camera) rather than hold the pipeline back."""
+    after `path` (see the module's docstring; `path` is the name taken). `skips`: when DEPTH frames
+    already wait for the encoder, skip a frame (a live camera) rather than hold the pipeline back; each
+    frame is stamped with the time it was made, so a recording plays at the speed of life whatever
+    the encoder's pace."""
 
     def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int], codec: str | None = None,
                  skips: bool = True, record: Record | None = None):
@@ -63,7 +70,14 @@ class Recording(ThreadedSink):
             raise OutputError(f"{path}: {MAX_NUMBER} numbered recordings of this name exist already; "
                               "move them away or use {time} in the name")
         self.path = candidate
-        super().__init__(sink, skips=skips, stage="record", record=record)
+        self._started: float | None = None
+        super().__init__(sink, skips=skips, stage="record", record=record, depth=DEPTH)
+
+    def write(self, frame: np.ndarray, pts: int | None = None) -> None:
+        """Record `frame`, stamped now (the source's own `pts` is in another time base, or none)."""
+        now = time.monotonic()
+        self._started = now if self._started is None else self._started
+        super().write(frame, round((now - self._started) / self.sink.time_base))
 
     @property
     def frames(self) -> int:

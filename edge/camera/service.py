@@ -259,7 +259,10 @@ def summary(opts: argparse.Namespace, engine: Engine, status: LiveStatus, output
     line = (f"{stats['frames_out']} frames in {elapsed:.1f} s ({stats['frames_out'] / elapsed:.1f} fps out), "
             f"{stats['dropped']} dropped, {stats['inferences']} inferences")
     if outputs.recording is not None:
-        line += f"; recorded {outputs.recording.path}" if outputs.recording.path.exists() else "; nothing recorded"
+        recording = outputs.recording
+        skipped = f", {recording.dropped} skipped while the encoder was busy" if recording.dropped else ""
+        line += (f"; recorded {recording.path} ({recording.frames} frames{skipped})" if recording.path.exists()
+                 else "; nothing recorded")
     if outputs.snapshots is not None and outputs.snapshots.saved:
         line += f"; {len(outputs.snapshots.saved)} snapshots in {opts.snapshot_dir}"
     errors = ([engine.error] if engine.error else []) + problems

@@ -250,14 +250,14 @@ class VideoFileSink(FrameSink):
         self._container.start_encoding()
 
     def write(self, frame: np.ndarray, pts: int | None = None) -> None:
-        """Encode `frame`; `pts` in `time_base` (ignored for recordings: the wall clock is used)."""
+        """Encode `frame`; `pts` in `time_base` (a recording without one is stamped by its clock now)."""
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
         if self._cv is not None:
             self._cv.write(to_bgr8(frame))
             self.frames += 1
             return
-        if self.live:
+        if self.live and pts is None:
             now = self._clock()
             self._started = self._started if self._started is not None else now
             pts = round((now - self._started) / self.time_base)

@@ -197,7 +197,13 @@ def test_fake_picamera2_runs_the_same_pipeline(tmp_path, clip):
     assert camera.finish() == 0, camera.stderr
     assert "source picamera2:0: 1280x720 at 30 fps" in camera.stderr
     frames = frames_of(out)
-    assert len(frames) == 20 and frames[0].shape == (720, 1280, 3)
+    # a live camera's recording skips a frame only when the encoder is several frames behind (a busy
+    # machine): every one of the 20 output frames is either in the file or counted as skipped
+    found = re.search(r"recorded \S+ \((\d+) frames(?:, (\d+) skipped while the encoder was busy)?\)", camera.stderr)
+    assert found, camera.stderr
+    recorded, skipped = int(found[1]), int(found[2] or 0)
+    assert recorded == len(frames) and recorded + skipped == 20 and recorded >= 10, camera.stderr
+    assert frames[0].shape == (720, 1280, 3)
     last = frames[-1].astype(int)
     green = (last[..., 1] > 200) & (last[..., 0] < 60) & (last[..., 2] < 60)
     red = (last[..., 2] > 180) & (last[..., 1] < 80)

@@ -296,3 +296,16 @@ def test_a_threaded_output_that_fails_ends_the_engine_with_its_error(segmenter):
     with pytest.raises(OutputError, match="No space left"):
         writer.close()  # closing what failed raises the failure again, and discards the output
     assert broken.count == 6 and broken.aborted
+
+
+def test_a_live_threaded_output_lets_a_few_frames_wait_then_counts_what_it_skips():
+    slow = Stamped(delay=0.05)
+    writer = ThreadedSink(slow, skips=True, depth=3)
+    frame = np.zeros((8, 8, 3), np.uint8)
+    for i in range(20):  # written at once: far faster than the sink's 20 frames a second
+        writer.write(frame, i)
+    writer.close()
+    written = [pts for pts, _ in slow.frames]
+    # the 3 that may wait (and the one the writer may already hold), the first ones, in order
+    assert len(written) + writer.dropped == 20 and 3 <= len(written) <= 4
+    assert written == list(range(len(written)))
