@@ -9,12 +9,13 @@ from typing import Callable
 
 from . import api
 from .chain import MIN_BLOB, Recipe
-from .media.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_LIMIT, limit_pixels
+from .media.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_LIMIT, MEMORY_SHARE, limit_pixels
 from .model import BACKENDS, ModelSet
 from .styles import BLADES, BLOOM, BLUR_KERNEL, LOOKS, Style
 MAX_KERNEL = 1001   # px: a 1001 Gaussian already blurs a 4K frame to mush; more only costs time
 MAX_THREADS = 64
 MAX_SIDE = 16384    # px: the largest frame side any option accepts
+MAX_FRAME_PIXELS = 50_000_000  # the largest --size: 8K is 33 MP
 
 
 class Parser(argparse.ArgumentParser):
@@ -105,16 +106,16 @@ def pixel_count(text: str) -> int:
 
 
 def frame_size(text: str) -> tuple[int, int]:
-    """'1920x1080' -> (1920, 1080): WIDTHxHEIGHT, each side from 16 to MAX_SIDE px, and at most the
-    default pixel limit in all (a frame is held several times over in the pipeline)."""
+    """'1920x1080' -> (1920, 1080): WIDTHxHEIGHT, each side from 16 to MAX_SIDE px, and at most
+    MAX_FRAME_PIXELS in all (a frame is held several times over in the pipeline)."""
     parts = text.lower().split("x")
     if len(parts) != 2 or not all(p.strip().isdecimal() and len(p.strip()) < 7 and 16 <= int(p) <= MAX_SIDE
                                   for p in parts):
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720 (each 16 to {MAX_SIDE}), "
                                          f"got {text!r}")
     width, height = int(parts[0]), int(parts[1])
-    if width * height > DEFAULT_MAX_PIXELS:
-        raise argparse.ArgumentTypeError(f"{width}x{height} is more than {DEFAULT_MAX_PIXELS / 1e6:g} megapixels")
+    if width * height > MAX_FRAME_PIXELS:
+        raise argparse.ArgumentTypeError(f"{width}x{height} is more than {MAX_FRAME_PIXELS / 1e6:g} megapixels")
     return width, height
 
 
@@ -148,7 +149,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="memory budget, in pixels of an 8-bit colour photo: a picture that would take more "
                              "memory is refused from its header, before decoding (16-bit and alpha pixels count "
                              "for more, grey ones for less, a video frame's for about 9), e.g. 100M (default: "
-                             f"{DEFAULT_MAX_PIXELS / 1e6:g}M: a 48 MP photo and 1440p video pass, a 1 GB Pi survives)")
+                             f"{MEMORY_SHARE * 100:.0f}%% of this machine's memory, here {DEFAULT_MAX_PIXELS / 1e6:g}M; about 50M on "
+                             "a 1 GB Pi: a 48 MP photo and 1440p video pass)")
 
 
 def add_style_options(parser: argparse.ArgumentParser) -> None:

@@ -32,11 +32,48 @@ BYTES_PER_PIXEL = 2.2
 BYTES_PER_PIXEL_BYTE = 3.2
 VIDEO_BYTES_PER_PIXEL = 110.0
 UNIT = BYTES_PER_PIXEL + 3 * BYTES_PER_PIXEL_BYTE  # one pixel of an 8-bit colour photo: 11.8 bytes
-# 50 MP of 8-bit colour (a 48 MP phone photo passes): ~590 MB for the picture, a peak of ~0.75 GB with
-# the model, which a 1 GB Pi gives one process (measured: README, *Memory*); video frames up to ~5.4 MP
-# (1080p and 1440p, not 4K).
-DEFAULT_MAX_PIXELS = 50_000_000
 MAX_PIXELS_LIMIT = 1 << 30  # the largest --max-pixels: 12.7 GB of budget
+# The default budget is a share of the machine's memory: on a 1 GB Pi ~50M (a 48 MP phone photo passes,
+# ~590 MB for the picture, a peak of ~0.75 GB with the model, measured: README, *Memory*; video up to
+# 1440p), on 4 GB and more the ceiling (64 MP photos and 4K video pass; a 256 MP bomb still does not).
+MEMORY_SHARE = 0.6
+DEFAULT_CEILING = 200_000_000
+DEFAULT_FLOOR = 10_000_000
+SYSTEM_ROOT_ENV = "PIBOKEH_SYSFS_ROOT"  # where /proc and /sys are read (tests point it at a fake Pi)
+
+
+def machine_memory() -> int | None:
+    """Bytes of memory this process can have: the machine's (/proc/meminfo MemTotal), or its cgroup's
+    limit when that is lower (a container); None when neither can be read."""
+    root = Path(os.environ.get(SYSTEM_ROOT_ENV) or "/")
+    found = []
+    try:
+        for line in (root / "proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                found.append(int(line.split()[1]) * 1024)
+                break
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = (root / "sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            found.append(int(limit))
+    except OSError:
+        pass
+    return min(found) if found else None
+
+
+def default_max_pixels() -> int:
+    """The default --max-pixels: MEMORY_SHARE of the machine's memory in pixels of an 8-bit colour photo,
+    in whole megapixels, between DEFAULT_FLOOR and DEFAULT_CEILING (50M when the memory is unknown)."""
+    memory = machine_memory()
+    if memory is None:
+        return 50_000_000
+    pixels = int(MEMORY_SHARE * memory / UNIT) // 1_000_000 * 1_000_000
+    return max(DEFAULT_FLOOR, min(DEFAULT_CEILING, pixels))
+
+
+DEFAULT_MAX_PIXELS = default_max_pixels()
 _limit = DEFAULT_MAX_PIXELS
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY
+from tests.fakes.fake_pi import fake_memory
 from tests.helpers import clean_env, command, one_line_error, png_file, red_square
 
 
@@ -80,11 +81,12 @@ def test_an_image_bomb_is_refused_from_its_header_and_the_batch_goes_on(pibokeh,
     bomb = bomb_png(tmp_path / "bomb.png", 20000)  # 389 kB on disk, 400 MP
     assert bomb.stat().st_size < 500_000
     proc = pibokeh("mask", bomb, photo, "-o", tmp_path / "out", "--model", TINY, "--threads", "1",
-                   preexec_fn=lambda: _limit_memory(1 << 30))  # a 1 GB Pi
+                   env=fake_memory(tmp_path / "pi", 1024),  # a 1 GB Pi: its default budget
+                   preexec_fn=lambda: _limit_memory(1 << 30))
     assert proc.returncode == 1, proc.stderr
     # a grey pixel costs 0.46 of an 8-bit colour one (5.4 bytes against 11.8, measured: README, Memory)
     assert (f"{bomb}: 20000x20000 8-bit grey is 400.0 megapixels, as much memory as 183.1 megapixels of an "
-            "8-bit colour photo: more than --max-pixels 50M (about 590 MB)") in proc.stderr
+            "8-bit colour photo: more than --max-pixels 54M (about 637 MB)") in proc.stderr
     assert (tmp_path / "out" / "photo.png").is_file() and not (tmp_path / "out" / "bomb.png").exists()
 
 

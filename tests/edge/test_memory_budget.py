@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import TINY
 from tests.edge.test_camera_cli import Camera, no_leftover_processes  # noqa: F401 - autouse fixture
 from tests.edge.video_clips import av_clip
+from tests.fakes.fake_pi import fake_memory
 from tests.helpers import clean_env, command, error_line, png_file, red_square
 
 LIBRARIES = 300 << 20  # what the process holds besides the picture (Python, NumPy, OpenCV, PyAV, model): ~130-250 MB
@@ -49,12 +50,13 @@ def photo(tmp_path) -> Path:
 def test_a_jpeg_whose_size_comes_after_a_megabyte_of_metadata_is_refused(pibokeh, tmp_path, photo):
     bomb = metadata_bomb(tmp_path / "bomb.jpg")
     assert bomb.read_bytes()[:1 << 20].count(b"\xff\xc0") == 0  # nothing in the first MB says how big
-    proc = pibokeh("blur", bomb, photo, "-o", tmp_path / "out", "--model", TINY)
+    proc = pibokeh("blur", bomb, photo, "-o", tmp_path / "out", "--model", TINY, "--max-pixels", "50M")
     assert proc.returncode == 1, proc.stderr
     assert f"{bomb}: 16000x16000 is 256.0 megapixels, more than --max-pixels 50M" in proc.stderr
     assert (tmp_path / "out" / "photo.png").is_file()  # the batch goes on
     # the same file as --background: one line, exit 2, before any input is touched
-    proc = pibokeh("blur", photo, "-o", tmp_path / "out2", "--model", TINY, "--background", bomb)
+    proc = pibokeh("blur", photo, "-o", tmp_path / "out2", "--model", TINY, "--background", bomb,
+                   "--max-pixels", "50M")
     assert proc.returncode == 2 and "16000x16000 is 256.0 megapixels" in error_line(proc.stderr)
     assert not (tmp_path / "out2").exists()
 
@@ -62,7 +64,7 @@ def test_a_jpeg_whose_size_comes_after_a_megabyte_of_metadata_is_refused(pibokeh
 def test_depth_and_channels_count_against_the_budget(pibokeh, tmp_path, photo):
     rgba16 = png_header(tmp_path / "rgba16.png", 9248, 6936, 16, 6)  # 64 MP, 16-bit RGBA: 1.9 GB measured
     grey = png_header(tmp_path / "grey.png", 9248, 6936, 8, 0)       # the same pixels in 8-bit grey
-    proc = pibokeh("mask", rgba16, grey, "-o", tmp_path / "out", "--model", TINY)
+    proc = pibokeh("mask", rgba16, grey, "-o", tmp_path / "out", "--model", TINY, "--max-pixels", "50M")
     # 16-bit RGBA: 2.2 + 3.2 * 8 = 27.8 bytes a pixel, 2.36 times an 8-bit colour pixel's 11.8
     assert (f"{rgba16}: 9248x6936 16-bit RGBA is 64.1 megapixels, as much memory as 151.1 megapixels of an "
             "8-bit colour photo: more than --max-pixels 50M (about 590 MB)") in proc.stderr
@@ -90,11 +92,16 @@ def test_video_frames_count_against_the_budget_in_blur_and_camera(pibokeh, tmp_p
     assert "retrying" not in camera.stderr  # a file that is too big does not shrink by waiting
 
 
-def test_4k_video_is_beyond_the_default_budget_of_a_1_gb_pi(pibokeh, tmp_path):
+def test_the_default_budget_follows_the_machines_memory(pibokeh, tmp_path):
+    """4K video is beyond the default of a 1 GB Pi (60 % of 1024 MB is 54M pixels of 11.8 bytes) and within
+    that of a 4 GB one (the 200M ceiling)."""
     clip = av_clip(tmp_path / "uhd.mp4", frames=2, size=(3840, 2160), audio=False)
-    proc = pibokeh("mask", clip, "-o", tmp_path / "out", "--model", TINY)
-    assert proc.returncode == 2 and "3840x2160 video is 8.3 megapixels" in proc.stderr
-    assert "more than --max-pixels 50M" in proc.stderr
+    small = pibokeh("mask", clip, "-o", tmp_path / "out", "--model", TINY, env=fake_memory(tmp_path / "pi1", 1024))
+    assert small.returncode == 2 and "3840x2160 video is 8.3 megapixels" in small.stderr
+    assert "more than --max-pixels 54M" in small.stderr
+    big = pibokeh("mask", clip, "-o", tmp_path / "out", "--model", TINY, env=fake_memory(tmp_path / "pi4", 4096))
+    assert big.returncode == 0, big.stderr
+    assert "here 54M" in pibokeh("mask", "--help", env=fake_memory(tmp_path / "pi1", 1024)).stdout
 
 
 PEAK = """

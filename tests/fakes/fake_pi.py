@@ -31,3 +31,11 @@ def fake_pi(root: Path, celsius: float = 71.5, cur_mhz: int = 1500, max_mhz: int
         script.chmod(0o755)
         env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
     return env
+
+
+def fake_memory(root: Path, megabytes: int) -> dict[str, str]:
+    """A machine of `megabytes` of memory (/proc/meminfo under `root`); the environment that makes
+    pibokeh read it (the default --max-pixels follows the memory)."""
+    (root / "proc").mkdir(parents=True, exist_ok=True)
+    (root / "proc/meminfo").write_text(f"MemTotal:       {megabytes * 1024} kB\nMemFree:        1000 kB\n")
+    return {"PIBOKEH_SYSFS_ROOT": str(root)}
