@@ -10,7 +10,7 @@
 #   scripts/setup.sh imx500 -> .venv-imx500: the AI Camera (IMX500) toolchain for `pibokeh-convert --target
 #                              imx500`: the wheel plus Sony's imx500-converter[tf] (TensorFlow 2.15, NumPy<2;
 #                              its imxconv-tf needs Java 17: openjdk-17-jre-headless) and Model Compression
-#                              Toolkit. Its own environment because those pins clash with the full one; the
+#                              Toolkit (and ai-edge-litert). Its own environment because those pins clash with the full one; the
 #                              full environment's pibokeh-convert runs it as a subprocess. Sony's licence
 #                              forbids redistributing the converter: it is downloaded here, never shipped.
 # edge and full install the wheel built from this checkout (scripts/build-wheel.sh), as users get it,
@@ -54,9 +54,11 @@ else
 fi
 if [ "$kind" = imx500 ]; then  # versions measured together (docs/CONVERTER.md, "The AI Camera")
   echo "setup: installing Sony's imx500-converter[tf] and model-compression-toolkit into $venv (~2.3 GB)" >&2
-  install "imx500-converter[tf]==3.19.2" "model-compression-toolkit==2.5.1" "numpy<2"
+  # ai-edge-litert: the converter's validation runs TFLite models on it, as in the full environment
+  install "imx500-converter[tf]==3.19.2" "model-compression-toolkit==2.5.1" "ai-edge-litert>=1.2" "numpy<2"
   command -v java >/dev/null || echo "setup: warning: no java here; imxconv-tf needs Java 17 (apt install openjdk-17-jre-headless)" >&2
 fi
-check=pibokeh.cli; [ "$kind" = imx500 ] && check=pibokeh.convert.imx500.toolchain
-(here=$PWD; cd / && "$here/$venv/bin/python" -c "import $check") || { echo "setup: $venv is broken" >&2; exit 1; }
+check="import pibokeh.cli"
+[ "$kind" = imx500 ] && check="import sys, pibokeh.convert.imx500_env as e; sys.exit(not e.toolchain_here())"
+(here=$PWD; cd / && "$here/$venv/bin/python" -c "$check") || { echo "setup: $venv is broken" >&2; exit 1; }
 echo "$PWD/$venv"
