@@ -162,14 +162,12 @@ def convert_imx500(args: argparse.Namespace) -> int:
     from . import imx500_env
     if args.quant != "int8":
         raise InputError("--target imx500: the AI Camera runs int8 models only (leave out --quant)")
+    args.size = args.size or imx500_env.DEFAULT_SIZE
+    args.output_stride = args.output_stride or imx500_env.DEFAULT_STRIDE
+    imx500_env.check(args.size, args.output_stride, args.out)
     if not imx500_env.toolchain_here():
         return imx500_env.hand_over(args.argv)
     from . import imx500
-    args.size = args.size or imx500.DEFAULT_SIZE
-    args.output_stride = args.output_stride or imx500.DEFAULT_STRIDE
-    imx500.check_size(args.size)
-    shapes.check(args.size, args.output_stride)
-    imx500.check_output(args.out)
     source, provenance, _entry = resolve_source(args.source, args.mirror, args.quiet)
     graph, cut, rewrite, _ = prepare_graph(args, source, _entry)
     return imx500.convert(args, graph, cut, rewrite, provenance, say)

@@ -27,12 +27,12 @@ import argparse
 import platform
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from pibokeh.errors import InputError, ModelError, OutputError
-from pibokeh.files import ensure_folder
+from pibokeh.errors import InputError, ModelError
 from pibokeh.model.card import CARD_FORMAT, MEAN, STD
 from pibokeh.model.labels import LABELS
 from pibokeh.progress import Progress
@@ -41,34 +41,15 @@ from . import imx500_quant, imxconv, keras_model, quantize, shapes, validate
 from .card import pibokeh_version
 from .graph import Cut
 
-SENSOR_MAX = (480, 640)  # (h, w): the largest input tensor the IMX500's ISP makes
-DEFAULT_SIZE = (241, 321)  # 321x241 (4:3): fits the chip at both depths; see docs/CONVERTER.md
-DEFAULT_STRIDE = 16  # output stride 8 needs four times the activation memory
 REBUILD_AGREEMENT = 0.995  # share of pixels the Keras rebuild must label like the graph
 CARD = "network.json"  # beside network.rpk once the Pi has packaged packerOut.zip
 TWIN = "network_cpu.tflite"
 
 
-def check_size(size: shapes.Size) -> None:
-    """The sensor makes input tensors of at most 640x480."""
-    height, width = size
-    if height > SENSOR_MAX[0] or width > SENSOR_MAX[1]:
-        raise InputError(f"--size {shapes.text(size)}: the AI Camera's input is at most 640x480 "
-                         f"(e.g. {shapes.text(DEFAULT_SIZE)} or 369x209; see docs/CONVERTER.md)")
-
-
-def check_output(out: Path) -> None:
-    if out.suffix in (".tflite", ".rpk", ".json", ".zip"):
-        raise OutputError(f"-o {out}: the imx500 target writes a folder (packerOut.zip, its card, reports): "
-                          f"give a name without {out.suffix}")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"-o {out}: exists and is not a folder")
-    ensure_folder(out.parent)
-
-
 def convert(args: argparse.Namespace, graph: Any, cut: Cut, rewrite: dict[str, Any] | None,
             provenance: dict[str, Any], say: Callable[[str], None]) -> int:
     """The whole imx500 target for a graph already cut and at its output stride; returns the exit code."""
+    started = time.monotonic()
     size = shapes.hw(args.size)
     out = Path(args.out)
     java = imxconv.check_java()  # before minutes of work
@@ -99,6 +80,7 @@ def convert(args: argparse.Namespace, graph: Any, cut: Cut, rewrite: dict[str, A
             validate.picture(validation.pop("_rows"), build / "network.png")
             validation["picture"] = "network.png"
             card = build_card(args, size, cut, rewrite, provenance, len(paths), validation, compiled, java)
+            card["converter"]["seconds"] = round(time.monotonic() - started)
             validate_card_and_write(build / CARD, card)
             swap_in(build, out)
         finally:

@@ -6,6 +6,7 @@ the pibokeh wheel, `imx500-converter[tf]`, `model-compression-toolkit`). The con
 works from either environment: where the toolchain is importable it converts in-process; elsewhere
 it runs the same command line with the toolchain environment's Python, found through
 `$PIBOKEH_IMX500_PYTHON`, else a `.venv-imx500` beside this environment or in the current folder.
+What can be refused before that (the sensor's size limit, the output) is refused here, at once.
 Nothing here imports TensorFlow.
 """
 from __future__ import annotations
@@ -17,13 +18,35 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from pibokeh.errors import ModelError
+from pibokeh.errors import InputError, ModelError, OutputError
+from pibokeh.files import ensure_folder
+
+from . import shapes
 
 ENV_PYTHON = "PIBOKEH_IMX500_PYTHON"
 DELEGATED = "PIBOKEH_IMX500_DELEGATED"  # set in the child, so that it never hands over again
 VENV = ".venv-imx500"
 PACKAGES = ("model_compression_toolkit", "uni.tensorflow")  # MCT and imx500-converter[tf]'s front end
 SETUP_HINT = "scripts/setup.sh imx500 (Sony's imx500-converter[tf] and model-compression-toolkit)"
+
+SENSOR_MAX = (480, 640)  # (h, w): the largest input tensor the IMX500's ISP makes
+DEFAULT_SIZE = (241, 321)  # 321x241 (4:3): fits the chip at both depths, converts quickly; docs/CONVERTER.md
+DEFAULT_STRIDE = 16  # the fast recipe's; stride 8 fits the memory as well but is ~3x the work per frame
+
+
+def check(size: shapes.Size, stride: int, out: Path) -> None:
+    """What the sensor and the folder output refuse, in one line each, before any work."""
+    height, width = size
+    if height > SENSOR_MAX[0] or width > SENSOR_MAX[1]:
+        raise InputError(f"--size {shapes.text(size)}: the AI Camera's input is at most 640x480 "
+                         f"(e.g. {shapes.text(DEFAULT_SIZE)} or 449x257; see docs/CONVERTER.md)")
+    shapes.check(size, stride)
+    if out.suffix in (".tflite", ".rpk", ".json", ".zip"):
+        raise OutputError(f"-o {out}: the imx500 target writes a folder (packerOut.zip, its card, reports): "
+                          f"give a name without {out.suffix}")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"-o {out}: exists and is not a folder")
+    ensure_folder(out.parent)
 
 
 def toolchain_here() -> bool:
