@@ -13,7 +13,6 @@ at 513x513): no Hailo device here.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 from ..errors import ModelError
 from .backend import Backend
 from .card import read_card
+from .devices import first_line, open_helper
 from .labels import LABELS
 
 INSTALL = ("sudo apt install hailo-all python3-picamera2 (Raspberry Pi OS on a Pi 5 with the AI Kit or AI HAT+), "
@@ -37,22 +37,10 @@ class HailoBackend(Backend):
 
     def __init__(self, model: str | Path, module: str = "picamera2.devices"):
         self.path = Path(model)
-        if not self.path.is_file():
-            raise ModelError(f"{self.path}: no such network file")
-        if self.path.suffix != ".hef":
-            raise ModelError(f"{self.path}: the hailo backend runs compiled Hailo networks (.hef, e.g. the Hailo "
-                             "model zoo's deeplab_v3_mobilenet_v2_wo_dilation.hef)")
+        self.device = open_helper(self.path, ".hef", "the hailo backend runs compiled Hailo networks (.hef, e.g. "
+                                  "the Hailo model zoo's deeplab_v3_mobilenet_v2_wo_dilation.hef)",
+                                  module, "Hailo", INSTALL, "Hailo accelerator")
         self.card = read_card(self.path)
-        try:
-            helper = importlib.import_module(module).Hailo
-        except (ImportError, AttributeError):  # picamera2.devices leaves Hailo out without hailo_platform
-            raise ModelError(f"{self.path.name}: the Hailo accelerator needs its runtime and picamera2's "
-                             f"Hailo helper: {INSTALL}") from None
-        try:
-            self.device = helper(str(self.path))
-        except Exception as exc:  # noqa: BLE001 - HailoRT raises its own status exceptions
-            raise ModelError(f"{self.path.name}: cannot use the Hailo accelerator ({_first_line(exc)}); is the "
-                             "AI Kit / AI HAT+ fitted, and hailo-all installed?") from None
         shape = tuple(int(v) for v in self.device.get_input_shape())
         if len(shape) != 3 or shape[2] != 3:
             self.close()
@@ -67,7 +55,7 @@ class HailoBackend(Backend):
         try:
             out = self.device.run(np.ascontiguousarray(rgb))
         except Exception as exc:  # noqa: BLE001
-            raise ModelError(f"{self.path.name}: the Hailo accelerator failed ({_first_line(exc)})") from None
+            raise ModelError(f"{self.path.name}: the Hailo accelerator failed ({first_line(exc)})") from None
         out = np.asarray(out[0] if isinstance(out, list) else out)
         if out.ndim == 3 and out.shape[2] == 1:  # class ids with a channel axis
             out = out[..., 0]
@@ -87,7 +75,3 @@ class HailoBackend(Backend):
         if device is not None:
             device.close()
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

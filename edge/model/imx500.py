@@ -19,7 +19,6 @@ Verified only against the fake in tests/fakes/picamera2 (same calls, same metada
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,6 +28,7 @@ import numpy as np
 from ..errors import ModelError
 from .backend import Backend
 from .card import read_card
+from .devices import open_helper
 from .labels import LABELS
 
 INSTALL = "sudo apt install imx500-all python3-picamera2 (Raspberry Pi OS), and a venv made with --system-site-packages"
@@ -76,21 +76,10 @@ class IMX500Backend(Backend):
 
     def __init__(self, model: str | Path, module: str = "picamera2.devices"):
         self.path = Path(model)
-        if not self.path.is_file():
-            raise ModelError(f"{self.path}: no such network file")
-        if self.path.suffix != ".rpk":
-            raise ModelError(f"{self.path}: the imx500 backend runs the AI Camera's network files (.rpk: "
-                             "pibokeh-convert --target imx500, then imx500-package on the Pi)")
+        self.device = open_helper(self.path, ".rpk", "the imx500 backend runs the AI Camera's network files (.rpk: "
+                                  "pibokeh-convert --target imx500, then imx500-package on the Pi)",
+                                  module, "IMX500", INSTALL, "AI Camera")
         self.card = read_card(self.path)
-        try:
-            helper = importlib.import_module(module).IMX500
-        except (ImportError, AttributeError):
-            raise ModelError(f"{self.path.name}: the AI Camera needs picamera2's IMX500 helper: {INSTALL}") from None
-        try:
-            self.device = helper(str(self.path))
-        except Exception as exc:  # noqa: BLE001 - the helper raises RuntimeError, OSError, ...
-            raise ModelError(f"{self.path.name}: cannot use the AI Camera ({_first_line(exc)}); is it connected, "
-                             f"and imx500-all installed?") from None
         intrinsics = getattr(self.device, "network_intrinsics", None)
         task = getattr(intrinsics, "task", None)
         if task not in (None, "segmentation"):
@@ -145,7 +134,3 @@ def _box(rect: Any) -> tuple[float, float, float, float]:
     x, y, w, h = rect
     return x, y, w, h
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

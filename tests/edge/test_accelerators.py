@@ -17,23 +17,13 @@ from pibokeh.model.imx500 import as_class_map, sensor_window
 from pibokeh.model.kinds import backend_for
 
 from tests.conftest import CORAL, MODELS, TINY, TINY_LABELS, TINY_WIDE, need
-from tests.edge.test_camera_cli import STARTED, Camera, frames_of
+from tests.edge.test_camera_cli import Camera, frames_of, no_leftover_processes  # noqa: F401 - autouse
 from tests.fakes.backends import DEVICES, fake_imx500, hailo_network, imx500_network
 from tests.fakes.picamera2.devices.imx500 import centred
 from tests.helpers import error_line
 
 EDGETPU = MODELS / "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite"
 AI_CAMERA = {"FAKE_PICAMERA2_MODEL": "imx500"}
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_processes():
-    yield
-    while STARTED:
-        camera = STARTED.pop()
-        if camera.proc.poll() is None:
-            camera.proc.kill()
-            camera.proc.wait()
 
 
 # ---- which backend ------------------------------------------------------------------------------
@@ -130,7 +120,7 @@ def test_missing_helpers_and_devices_are_one_line_each(tmp_path, monkeypatch):
     from pibokeh.model.imx500 import IMX500Backend
     rpk = imx500_network(tmp_path / "net", TINY_WIDE)
     hef = hailo_network(tmp_path / "hailo", TINY_LABELS)
-    with pytest.raises(ModelError, match="needs picamera2's IMX500 helper: sudo apt install imx500-all"):
+    with pytest.raises(ModelError, match="the AI Camera needs picamera2's IMX500 helper: sudo apt install imx500-all"):
         IMX500Backend(rpk, module="no_such_picamera2.devices")
     damaged = tmp_path / "damaged.rpk"
     damaged.write_bytes(rpk.read_bytes()[:20])
@@ -140,10 +130,10 @@ def test_missing_helpers_and_devices_are_one_line_each(tmp_path, monkeypatch):
     monkeypatch.delenv("FAKE_PICAMERA2_MODEL")  # the cameras are not AI Cameras
     with pytest.raises(ModelError, match=r"cannot use the AI Camera \(IMX500: Requested camera dev-node not found\)"):
         IMX500Backend(rpk, module=DEVICES)
-    with pytest.raises(ModelError, match="the Hailo accelerator needs its runtime .*sudo apt install hailo-all"):
+    with pytest.raises(ModelError, match="the Hailo accelerator needs picamera2's Hailo helper: sudo apt install hailo-all"):
         HailoBackend(hef, module="no_such_picamera2.devices")
     monkeypatch.setenv("FAKE_HAILO_NO_DEVICE", "1")
-    with pytest.raises(ModelError, match=r"cannot use the Hailo accelerator \(Failed to create vdevice.*AI HAT"):
+    with pytest.raises(ModelError, match=r"cannot use the Hailo accelerator \(Failed to create vdevice.*hailo-all"):
         HailoBackend(hef, module=DEVICES)
 
 

@@ -120,7 +120,7 @@ class Picamera2:
             scene = network.cut(sensor, crop)
             metadata.update(network.metadata(sensor, crop))
         else:
-            scene = self._scene(self.camera_config["main"]["size"])
+            scene = self._scene()
         _state["frames"] += 1
         arrays = [_to_format(scene, self.camera_config[name]) for name in names]
         return arrays, metadata
@@ -151,9 +151,9 @@ class Picamera2:
     def camera_configuration(self) -> dict | None:
         return self.camera_config
 
-    def _scene(self, size: tuple[int, int]) -> np.ndarray:
-        """The sensor's picture as BGR at `size` (width, height)."""
-        width, height = size
+    def _scene(self, size: tuple[int, int] | None = None) -> np.ndarray:
+        """The sensor's picture as BGR at `size` (width, height; default: the main stream's)."""
+        width, height = size or self.camera_config["main"]["size"]
         if self._video is not None:
             ok, frame = self._video.read()
             if not ok:
