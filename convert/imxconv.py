@@ -57,9 +57,24 @@ def convert(keras_model: Path, out: Path, memory_report_only: bool = False) -> d
         cmd.append("--memory-report")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
+        too_big = _does_not_fit(out)
+        if too_big:
+            raise ModelError(too_big)
         lines = [line for line in (proc.stderr + proc.stdout).strip().splitlines() if line.strip()]
         raise ModelError(f"{TOOL} failed ({lines[-1][:300] if lines else f'exit {proc.returncode}'})")
     return report(out, require_packer=not memory_report_only)
+
+
+def _does_not_fit(out: Path) -> str | None:
+    """The one line for a network too big for the sensor, when imxconv-tf's report says so."""
+    try:
+        found = report(out, require_packer=False)
+    except (ModelError, OSError, ValueError, KeyError):
+        return None
+    if found["fits"]:
+        return None
+    return (f"the network needs {found['memory_usage_mb']} MB of the sensor's {found['chip_mb']:g} MB: a smaller "
+            "--size, or depth 0.5 (docs/CONVERTER.md lists the sizes that fit)")
 
 
 def report(out: Path, require_packer: bool = True) -> dict[str, Any]:

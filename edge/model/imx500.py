@@ -3,9 +3,10 @@
 `pibokeh-convert --target imx500` makes `packerOut.zip`; on the Pi, `imx500-package` makes it a
 `network.rpk` (its card, `network.json`, goes beside it). Given that file, this backend opens
 picamera2's IMX500 helper (`picamera2.devices.IMX500(rpk)`), which must exist before the camera is
-opened: it finds the AI Camera, uploads the network to the sensor (minutes the first time; the
-camera's own flash caches it after that) and names the camera to open (`camera_num`). The camera
-source then opens that camera and hands itself over (`attach`). From then on every frame's metadata
+opened: it finds the AI Camera, gives the network to the sensor's driver, which uploads it when the
+camera starts (minutes the first time; the camera's own flash caches it after that), and names the
+camera to open (`camera_num`). The camera source then opens that camera and hands it over (`attach`),
+which shows the upload's progress. From then on every frame's metadata
 carries the sensor's output: the class map of the inference region (`get_outputs`), which this
 backend maps onto the frame (`from_metadata`). The CPU does no inference at all.
 
@@ -19,6 +20,9 @@ Verified only against the fake in tests/fakes/picamera2 (same calls, same metada
 """
 from __future__ import annotations
 
+import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,6 +37,7 @@ from .labels import LABELS
 
 INSTALL = "sudo apt install imx500-all python3-picamera2 (Raspberry Pi OS), and a venv made with --system-site-packages"
 Box = Sequence[float]  # (x, y, width, height)
+FW_NETWORK_STAGE = 2  # picamera2's imx500.py: the firmware stage of the network's own upload
 
 
 def sensor_window(labels: np.ndarray, roi: Box, crop: Box) -> np.ndarray:
@@ -92,13 +97,42 @@ class IMX500Backend(Backend):
         # infer on the centre of the sensor at the model's aspect (no stretching); sensor_window maps it
         self.device.set_inference_aspect_ratio((int(width), int(height)))
         self.camera: Any = None
+        self._progress_shown = False
         self._last: np.ndarray | None = None
         self.frames_without_output = 0
 
     def attach(self, camera: Any) -> None:
-        """The picamera2 camera opened for this network (before it starts): show the upload's progress."""
+        """The picamera2 camera opened for this network, before it starts (which starts the network's
+        upload): its progress is shown once, from a daemon thread."""
         self.camera = camera
-        self.device.show_network_fw_progress_bar()
+        if not self._progress_shown:
+            self._progress_shown = True
+            threading.Thread(target=self._show_upload, name="imx500-upload", daemon=True).start()
+
+    def _show_upload(self, every: float = 0.5, limit: float = 900.0) -> None:
+        """'uploading the network to the sensor: 40 %' lines while the sensor takes the network. Read with
+        the helper's get_fw_upload_progress, as its own show_network_fw_progress_bar does; not that one:
+        it polls in a child process until the upload passes 95 %, which a network already on the camera
+        may never do, and such a child would hold up the exit."""
+        if getattr(getattr(self.device, "fw_progress", None), "value", 0) == 0:  # FwProgressType.NONE
+            print(f"pibokeh: {self.path.name}: the network upload's progress is not readable here (debugfs)",
+                  file=sys.stderr, flush=True)
+            return
+        shown, deadline = -1, time.monotonic() + limit
+        while time.monotonic() < deadline and self.device is not None:
+            try:
+                done, total = self.device.get_fw_upload_progress(FW_NETWORK_STAGE)
+            except Exception:  # noqa: BLE001 - the progress files come and go with the driver's stages
+                return
+            if total:
+                percent = min(100, int(100 * done / total) // 10 * 10)
+                if percent > shown:
+                    shown = percent
+                    print(f"pibokeh: {self.path.name}: uploading the network to the sensor: {percent} % "
+                          f"({done / 2**20:.1f} of {total / 2**20:.1f} MB)", file=sys.stderr, flush=True)
+                if done > 0.95 * total:
+                    return
+            time.sleep(every)
 
     def from_metadata(self, metadata: Any, frame_size: tuple[int, int]) -> np.ndarray:
         """The class map of a frame from its metadata, mapped onto the frame's view. A frame without

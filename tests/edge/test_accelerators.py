@@ -182,7 +182,8 @@ def test_camera_on_the_ai_camera_fake_serves_and_records(tmp_path):
     camera.wait_for(lambda: camera.stats()["frames_out"] > 0, what="first frame")
     assert camera.stats()["backend"] == "imx500"
     assert camera.finish() == 0, camera.stderr
-    assert "Network Firmware Upload: 100%" in camera.stderr  # the helper's progress, before the camera starts
+    # the network's upload, read from the helper's progress as the camera starts
+    assert "network.rpk: uploading the network to the sensor: 100 %" in camera.stderr
     assert "on imx500, no CPU inference" in camera.stderr and "Traceback" not in camera.stderr
     frames = frames_of(out)
     assert 28 <= len(frames) <= 30 and frames[0].shape == (360, 640, 3)

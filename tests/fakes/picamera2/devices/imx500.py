@@ -2,7 +2,8 @@
 
 The same calls as picamera2/devices/imx500/imx500.py: `IMX500(network_file)` (before `Picamera2`),
 `camera_num`, `config` (with the inference `roi`), `network_intrinsics`, `get_input_size()`,
-`set_inference_aspect_ratio()`, `set_inference_roi_abs()`, `show_network_fw_progress_bar()`,
+`set_inference_aspect_ratio()`, `set_inference_roi_abs()`, `fw_progress`, `get_fw_upload_progress()`,
+`show_network_fw_progress_bar()`,
 `get_outputs(metadata)`, `get_output_shapes(metadata)`, `convert_inference_coords()`; and the same
 metadata libcamera gives each frame: `ScalerCrop` and the output tensors `CnnOutputTensor` (floats)
 with `CnnOutputTensorInfo` (the packed C struct), read back the way the real helper reads them.
@@ -25,6 +26,7 @@ import os
 import sys
 import xml.etree.ElementTree as ET
 import zipfile
+from enum import IntEnum
 
 import cv2
 import numpy as np
@@ -88,7 +90,7 @@ class IMX500:
         from pibokeh.model import open_model
         self._cpu = open_model(cpu, threads=1)
         self._loading = int(os.environ.get("FAKE_IMX500_LOADING", "2"))
-        self.progress_shown = False
+        self.fw_progress = IMX500.FwProgressType.DIRECT  # the debugfs progress files are readable
         self.set_inference_roi_abs((0, 0) + FULL)
         _state["imx500"] = self  # libcamera now sends this network's output with every frame
 
@@ -115,11 +117,23 @@ class IMX500:
     def set_inference_aspect_ratio(self, aspect_ratio: tuple) -> None:
         self.set_inference_roi_abs(centred(aspect_ratio))
 
+    class FwProgressType(IntEnum):
+        NONE = 0
+        DIRECT = 1
+        INDIRECT = 2
+
+    def get_fw_upload_progress(self, stage_req) -> tuple:
+        """(bytes uploaded, total) of the network's upload: half of it more at each call."""
+        total = os.path.getsize(self.__cfg["network_file"])
+        if stage_req != 2:
+            return 0, 0
+        self._uploaded = min(total, getattr(self, "_uploaded", 0) + total // 2 + 1)
+        return self._uploaded, total
+
     def show_network_fw_progress_bar(self) -> None:
         size = os.path.getsize(self.__cfg["network_file"])
         print(f"Network Firmware Upload: 100%|##########| {size / 1024:.1f}k/{size / 1024:.1f}k", file=sys.stderr,
               flush=True)
-        self.progress_shown = True
 
     def get_output_shapes(self, metadata: dict) -> list:
         info = metadata.get("CnnOutputTensorInfo")
