@@ -83,7 +83,10 @@ def hand_over(argv: Sequence[str]) -> int:
     if not python.is_file():
         raise ModelError(f"{ENV_PYTHON}={python}: no such Python")
     env = {**os.environ, DELEGATED: "1"}
+    # sys.stderr, not file descriptor 2: the command runs with fd 2 on /dev/null (pibokeh.quiet keeps
+    # TensorFlow's native chatter off the screen), and the child must say what it does
+    sys.stderr.flush()
     try:
-        return subprocess.run([str(python), "-m", "pibokeh.convert.cli", *argv], env=env).returncode
+        return subprocess.run([str(python), "-m", "pibokeh.convert.cli", *argv], env=env, stderr=sys.stderr).returncode
     except KeyboardInterrupt:
         return 130

@@ -174,7 +174,8 @@ def measure(imx500: Sequence[Path] = (), convert: bool = False, out: Path = Path
     """Everything the section shows: published figures, the CPU's share measured here, and the cards of
     the IMX500 conversions in `imx500` (or made into `out` with `convert`)."""
     folders = list(imx500) + (convert_imx500(Path(out)) if convert else [])
-    return {"published": PUBLISHED, "cpu_models": CPU_MODELS, "pi5_slower": list(PI5_SLOWER),
+    return {"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "published": PUBLISHED,
+            "cpu_models": CPU_MODELS, "pi5_slower": list(PI5_SLOWER),
             "compositing": compositing(frames=frames), "imx500": imx500_cards(folders)}
 
 
@@ -201,7 +202,8 @@ def render(data: dict[str, Any]) -> str:
              "No accelerator was attached here. Their inference figures are the vendors' own, with sources; the CPU's "
              "share of each frame is measured here with the runtime's own chain; the Pi 5 rates are estimates from "
              f"both (this machine's CPU time × {slower[0]:g}–{slower[1]:g} for a Pi 5 core). The IMX500 accuracy is "
-             "Sony's Model Compression Toolkit's simulated quantization on the CPU, as the converter reports it."]
+             "Sony's Model Compression Toolkit's simulated quantization on the CPU, as the converter reports it. "
+             f"Measured {data.get('measured', '(date not recorded)')} by `python -m scripts.benchmarks.accelerators`."]
     rows = [[p["device"], p["network"], f"{p['ms']:.1f}" if p["ms"] else "—", f"{p['fps']:.0f}" if p["fps"] else "—",
              p["accuracy"], p["source"]] for p in data["published"]]
     rows += [[c["device"], c["network"], f"{c['ms']:.0f}", f"{1000 / c['ms']:.0f}", "README, *Which model is fast*",
@@ -220,7 +222,7 @@ def render(data: dict[str, Any]) -> str:
     erows = []
     for p in data["published"]:
         kind = "sensor" if "IMX500" in p["device"] else "device"
-        erows.append([p["device"], p["network"].split(",")[0]]
+        erows.append([p["device"], p["network"].split(",")[0].split(" (")[0]]
                      + [expected_fps(p["ms"], by[(tuple(s), kind)], slower) for s in FRAME_SIZES if (tuple(s), kind) in by])
     parts.append("**Expected frame rate on a Raspberry Pi 5** (estimate: the slower of the device and the CPU's "
                  "share; camera rate and thermal limits not counted; the IMX500 row assumes the sensor keeps up "
@@ -232,7 +234,7 @@ def render(data: dict[str, Any]) -> str:
                   f"{r['float_miou']:.3f}", f"{r['person_iou']:.3f}", f"{100 * r['agreement']:.1f} %",
                   f"{100 * r['rebuild_agreement']:.3f} %",
                   f"{100 * r['twin_agreement']:.1f} %" if r["twin_agreement"] else "—",
-                  f"{r['seconds']} s" if r["seconds"] else "—"] for r in data["imx500"]]
+                  f"{r['seconds']} s" if r["seconds"] else "not recorded"] for r in data["imx500"]]
         parts.append("**The AI Camera conversions** (`pibokeh-convert --target imx500`; on the 31 labelled photos "
                      "centre-cropped to each model's aspect; memory of the sensor's 8 MB by imxconv-tf's report; "
                      "the TFLite int8 recipe's figures are in *Fast models* above):\n\n"

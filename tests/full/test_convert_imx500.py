@@ -95,7 +95,7 @@ def test_camera_runs_the_converted_network_on_the_fake_ai_camera(converted, tmp_
     env = os.environ | {"PYTHONPATH": str(FAKES), "FAKE_PICAMERA2_MODEL": "imx500",
                         "FAKE_PICAMERA2_VIDEO": str(need(VIDEO)), "PIBOKEH_HOME": str(tmp_path)}
     proc = subprocess.run([str(Path(sys.executable).with_name("pibokeh")), "camera", "--source", "picamera2",
-                           "--model", str(out / "network.rpk"), "--size", "640x480", "--max-frames", 15,
+                           "--model", str(out / "network.rpk"), "--size", "640x480", "--max-frames", "15",
                            "--record", str(record), "--background", "#00ff00"],
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr
@@ -107,7 +107,9 @@ def test_camera_runs_the_converted_network_on_the_fake_ai_camera(converted, tmp_
     assert len(frames) >= 13
     f = frames[-1].astype(int)
     green = (f[..., 1] > 180) & (f[..., 0] < 90) & (f[..., 2] < 90)
-    assert 0.3 < green.mean() < 0.95, green.mean()  # the person of the clip kept, the rest replaced
+    # the person of the clip kept, the rest replaced: at 4:3 the close-up person fills most of the view
+    # (Coral's DeepLab on the CPU calls 79 % of such a frame "person", the converted network 85 %)
+    assert 0.05 < green.mean() < 0.5, green.mean()
 
 
 def test_without_the_toolchain_it_says_what_to_install(tmp_path):
