@@ -148,6 +148,13 @@ def test_edgetpu_without_libedgetpu_is_one_line(pibokeh):
         assert "edgetpu   not usable: libedgetpu.so.1 is not installed" in proc.stdout  # info says why first
 
 
+def test_camera_on_an_edgetpu_model_without_the_runtime_is_one_line(tmp_path):
+    camera = Camera("--source", "picamera2", "--model", need(EDGETPU), "--max-frames", 5, fake=True, home=tmp_path)
+    assert camera.finish() == 2
+    line = error_line(camera.stderr)
+    assert "the Coral Edge TPU cannot be used" in line and "libedgetpu1-std" in line
+
+
 def test_info_lists_the_accelerators(pibokeh, tmp_path):
     import json
     text = pibokeh("info", "--model", TINY, check=True).stdout
