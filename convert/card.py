@@ -57,7 +57,7 @@ def build(model: Path, source: dict[str, Any], cut: Cut, size: int | shapes.Size
                    "shape": info["output"]["shape"]},
         "labels": list(LABELS),
         "converter": {"tensorflow": tf.__version__, "numpy": np.__version__,
-                      "pibokeh": _version(), "python": platform.python_version()},
+                      "pibokeh": pibokeh_version(), "python": platform.python_version()},
         "validation": validation,
     }
 
@@ -69,7 +69,7 @@ def write(model: Path, card: dict[str, Any]) -> Path:
     return path
 
 
-def _version() -> str:
+def pibokeh_version() -> str:
     try:
         return metadata.version("pibokeh")
     except metadata.PackageNotFoundError:

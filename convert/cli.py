@@ -77,17 +77,11 @@ def needs_tensorflow() -> None:
                          "pip install 'pibokeh[convert]' (on a workstation, not on the Pi)")
 
 
-def cmd_convert(args: argparse.Namespace) -> int:
-    if args.output_stride:  # a wrong size is known before TensorFlow is imported or any graph read
-        shapes.check(args.size, args.output_stride)
-    needs_tensorflow()
-    from . import card, quantize, recipe, stride
+def prepare_graph(args: argparse.Namespace, source: Path, entry: Any) -> tuple[Any, Any, Any, Any]:
+    """The graph cut and at its output stride: (graph, cut, what the stride rewrite did, the graph before it)."""
     from . import graph as graphs
-
-    with tempfile.TemporaryDirectory(prefix="pibokeh-convert-") as scratch:  # private (0700), removed after
-        source, provenance, entry = resolve_source(args.source, args.mirror, args.quiet, Path(scratch))
-        check_output(args.out, source)
-        graph = graphs.load_graph(source)
+    from . import stride
+    graph = graphs.load_graph(source)
     graph, folded = graphs.fold_dequantize(graph)
     if folded:
         say(f"folded {folded} Dequantize ops (8-bit stored weights) into float constants")
@@ -101,6 +95,23 @@ def cmd_convert(args: argparse.Namespace) -> int:
     say(f"cut {cut.input} -> {cut.output}{' -> ArgMax' if cut.labels else ''} at {shapes.text(args.size)}"
         + (f", output stride {output_stride}" if output_stride else "")
         + (f" (rewritten from {rewrite['graph']})" if rewrite and rewrite["changed"] else ""))
+    return graph, cut, rewrite, original
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    if args.target == "imx500":
+        return convert_imx500(args)
+    args.size = args.size or shapes.REFERENCE_SIZE
+    if args.output_stride:  # a wrong size is known before TensorFlow is imported or any graph read
+        shapes.check(args.size, args.output_stride)
+    needs_tensorflow()
+    from . import card, quantize, recipe, stride
+
+    with tempfile.TemporaryDirectory(prefix="pibokeh-convert-") as scratch:  # private (0700), removed after
+        source, provenance, entry = resolve_source(args.source, args.mirror, args.quiet, Path(scratch))
+        check_output(args.out, source)
+        graph, cut, rewrite, original = prepare_graph(args, source, entry)
+    output_stride = rewrite["model"] if rewrite else None
 
     calibration_info = None
     calibration: list[Path] = []
@@ -144,6 +155,24 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if validation:
         print_validation(validation)
     return 0
+
+
+def convert_imx500(args: argparse.Namespace) -> int:
+    """--target imx500: in the AI Camera toolchain's environment (`imx500_env`), handed over to it
+    from any other; the work itself is `imx500.convert`."""
+    from . import imx500_env
+    if args.quant != "int8":
+        raise InputError("--target imx500: the AI Camera runs int8 models only (leave out --quant)")
+    args.size = args.size or imx500_env.DEFAULT_SIZE
+    args.output_stride = args.output_stride or imx500_env.DEFAULT_STRIDE
+    imx500_env.check(args.size, args.output_stride, args.out)
+    if not imx500_env.toolchain_here():
+        return imx500_env.hand_over(args.argv)
+    from . import imx500
+    with tempfile.TemporaryDirectory(prefix="pibokeh-convert-") as scratch:  # private (0700), removed after
+        source, provenance, entry = resolve_source(args.source, args.mirror, args.quiet, Path(scratch))
+        graph, cut, rewrite, _ = prepare_graph(args, source, entry)
+    return imx500.convert(args, graph, cut, rewrite, provenance, say)
 
 
 def validate_against_float(model: Path, reference: bytes, args: argparse.Namespace,
@@ -271,20 +300,28 @@ def convert_parser() -> argparse.ArgumentParser:
                "the graph's own shape, exact but ~4x slower: leave out --output-stride and --size)")
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("-o", "--out", dest="out", type=model_output, required=True, metavar="OUT.tflite",
-                   help="the model to write; its card goes next to it as OUT.json. A bare file name "
+                   help="the model to write (--target imx500: a folder name); its card goes next to it as OUT.json. "
+                        "A bare file name "
                         "(mnv2.tflite) goes into the user data folder, where `pibokeh` finds it by default "
                         "($PIBOKEH_HOME/models, else ~/.local/share/pibokeh/models)")
     p.add_argument("--quant", choices=MODES, default="int8",
                    help="float32, fp16 (half-size weights), dynamic (int8 weights, float activations) or int8 "
                         "(weights and activations; needs --calib). Default: int8")
-    p.add_argument("--size", type=shapes.parse_size, default=shapes.REFERENCE_SIZE, metavar="N|WxH",
+    p.add_argument("--target", choices=("tflite", "imx500"), default="tflite",
+                   help="tflite: a .tflite model for the CPU (and its card); imx500: the Raspberry Pi AI Camera "
+                        "(Sony IMX500): a folder OUT with packerOut.zip (made into network.rpk on the Pi by "
+                        "imx500-package), its card and reports, quantized by Sony's Model Compression Toolkit "
+                        "and compiled by imxconv-tf in their own environment (scripts/setup.sh imx500; Java 17); "
+                        "needs --calib and --eval; default --size 321x241, --output-stride 16, at most 640x480 "
+                        "(docs/CONVERTER.md). Default: tflite")
+    p.add_argument("--size", type=shapes.parse_size, default=None, metavar="N|WxH",
                    help="input size: N for NxN (513 like the reference; 257 is ~4x faster) or WxH for frames "
                         "of that aspect, fed without padding (513x289 for 16:9, 513x385 for 4:3); each side "
-                        "k*stride+1 (16k+1 at output stride 16, 8k+1 at 8). Default: 513")
+                        "k*stride+1 (16k+1 at output stride 16, 8k+1 at 8). Default: 513 (imx500: 321x241)")
     p.add_argument("--output-stride", type=int, choices=shapes.OUTPUT_STRIDES, metavar="8|16",
                    help="8: 65x65 features at 513, the shared graphs' own and most accurate; 16: the network as "
                         "trained, ~0.4x the latency at 513 for ~2 mIoU points, ~0.25x with --size 513x289 "
-                        "(docs/CONVERTER.md). Default: the graph's own")
+                        "(docs/CONVERTER.md). Default: the graph's own (imx500: 16)")
     p.add_argument("--output", "--output-kind", dest="output_kind", choices=("scores", "labels"),
                    default="scores",
                    help="scores [1,N,N,21] or labels [1,N,N] (arg-max inside the model). Default: scores")
@@ -332,6 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = validate_parser() if argv[:1] == ["validate"] else convert_parser()
     args = parser.parse_args(argv[1:] if argv[:1] == ["validate"] else argv)
+    args.argv = argv  # the command line as given, for handing --target imx500 over to its environment
     with native_stderr_silenced():
         return run_command("pibokeh-convert", args)
 

@@ -16,7 +16,7 @@ from pibokeh.evaluate import find_pairs
 from pibokeh.media.images import read_image, to_bgr8, write_image
 from pibokeh.model.labels import PERSON
 from pibokeh.accuracy import confusion, summarize
-from pibokeh.model import open_model, aspect_matches
+from pibokeh.model import Backend, aspect_matches, open_model
 
 PICTURE_ROWS = 4
 
@@ -35,9 +35,15 @@ def palette(num: int = 256) -> np.ndarray:
     return colours
 
 
-def compare(model: Path, reference: Path, data: Path, threads: int | None = None,
-            tick: Callable[[str], None] = lambda name: None, baseline: Path | None = None) -> dict[str, Any]:
-    """Run both models on the labelled images of `data` with ai_edge_litert.
+def _backend(model: Path | Backend, threads: int | None) -> Backend:
+    """A model file on ai_edge_litert, or a backend as given (e.g. a Keras model on the CPU)."""
+    return model if isinstance(model, Backend) else open_model(model, backend="ai_edge_litert", threads=threads)
+
+
+def compare(model: Path | Backend, reference: Path | Backend, data: Path, threads: int | None = None,
+            tick: Callable[[str], None] = lambda name: None, baseline: Path | Backend | None = None
+            ) -> dict[str, Any]:
+    """Run both models on the labelled images of `data` (files with ai_edge_litert; backends as given).
 
     Returns label agreement (fraction of pixels where both predict the same class), pixel accuracy,
     mIoU and person IoU of each against the ground truth, and rows for the picture. With a
@@ -45,9 +51,8 @@ def compare(model: Path, reference: Path, data: Path, threads: int | None = None
     its scores and how much of it the model and the reference agree with, under "baseline":
     models of different shapes are compared at each image's own size, as `classes` returns them.
     """
-    quant = open_model(model, backend="ai_edge_litert", threads=threads)
-    ref = open_model(reference, backend="ai_edge_litert", threads=threads)
-    base = open_model(baseline, backend="ai_edge_litert", threads=threads) if baseline else None
+    quant, ref = _backend(model, threads), _backend(reference, threads)
+    base = _backend(baseline, threads) if baseline else None
     num = ref.num_classes
     conf = {"model": np.zeros((num, num), np.int64), "reference": np.zeros((num, num), np.int64)}
     if base:
@@ -117,13 +122,13 @@ def crop_pairs(data: Path, aspect: tuple[int, int], folder: Path) -> tuple[Path,
     return folder, cropped
 
 
-def eval_frames(model: Path, data: Path, crop: str, folder: Path) -> tuple[Path, dict[str, Any] | None]:
+def eval_frames(model: Path | Backend, data: Path, crop: str, folder: Path) -> tuple[Path, dict[str, Any] | None]:
     """The labelled images to judge `model` on, and a note for the report: `data` itself (crop
     "none", or a square input, for which letterboxing is how it is used), or with "auto" and a
     frame-shaped model, `crop_pairs` of it to the model's aspect in `folder`."""
     if crop == "none":
         return data, None
-    height, width = open_model(model, backend="ai_edge_litert", threads=1).input_size
+    height, width = _backend(model, 1).input_size
     if aspect_matches((height, height), (height, width)):
         return data, None
     frames, cropped = crop_pairs(data, (height, width), folder / "frames")

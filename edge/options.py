@@ -11,6 +11,8 @@ from . import api
 from .chain import MIN_BLOB, Recipe
 from .media.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_LIMIT, MEMORY_SHARE, limit_pixels
 from .model import BACKENDS, ModelSet
+from .model.interpreters import INTERPRETERS
+from .model.kinds import ACCELERATORS
 from .styles import BLADES, BLOOM, BLUR_KERNEL, LOOKS, Style
 MAX_KERNEL = 1001   # px: a 1001 Gaussian already blurs a 4K frame to mush; more only costs time
 MAX_THREADS = 64
@@ -137,12 +139,16 @@ def add_classes(parser: argparse.ArgumentParser, what: str = "to keep sharp") ->
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "-m", metavar="M", action="append",
-                        help="a .tflite file, a registry name, or a folder of converted models; repeat it to "
+                        help="a .tflite file (an accelerator's: .rpk, .hef, _edgetpu.tflite), a registry name, "
+                             "or a folder of converted models; repeat it to "
                              "give several: each input then goes to the model whose input aspect is closest to "
                              "its own (default: $PIBOKEH_MODEL, then the converted models in the user data folder, "
                              "the newest of each input aspect, then a fetched one; see `pibokeh models`)")
     parser.add_argument("--backend", choices=BACKENDS,
-                        help="TFLite interpreter (default: the first installed of " + ", ".join(BACKENDS) + ")")
+                        help="what runs the model: a TFLite interpreter on the CPU (" + ", ".join(INTERPRETERS)
+                             + "; default: the first installed) or an accelerator, which the model's file "
+                             "otherwise picks: " + "; ".join(f"{k}: {v}" for k, v in ACCELERATORS.items())
+                             + " (`pibokeh info` says what this machine has)")
     parser.add_argument("--threads", type=thread_count, metavar="N",
                         help=f"interpreter threads, 1 to {MAX_THREADS} (default: CPU cores, at most 4)")
     parser.add_argument("--max-pixels", type=pixel_count, metavar="N",

@@ -10,6 +10,8 @@
 #
 # Layout: /opt/pibokeh/{venv,releases/<id>,models,current,previous}, /etc/pibokeh/pibokeh.toml,
 # /etc/systemd/system/pibokeh.service (+ pibokeh.service.d/10-deploy.conf: PIBOKEH_MODEL).
+# Models: models/<sha>.tflite, or models/<sha>.rpk for the AI Camera (made here by imx500-package from
+# the uploaded packerOut.zip, whose sha names it), with models/current.{tflite,rpk} and current.json.
 # Exit codes: 0 done (or nothing to do), 1 deploy failed (rolled back), 2 bad setup/usage.
 set -euo pipefail
 
@@ -32,6 +34,25 @@ release_of() {  # release id a symlink points at, or nothing
 
 manifest_get() {  # KEY FILE
     sed -n "s/^$1=//p" "$2" | head -n1
+}
+
+model_ext() {  # MANIFEST: rpk for an AI Camera network (packaged here from its packerOut.zip), else tflite
+    case "$(manifest_get MODEL_NAME "$1")" in *.rpk) echo rpk ;; *) echo tflite ;; esac
+}
+
+package_rpk() {  # ZIP TARGET.rpk: the AI Camera's network file, made by Sony's packager (imx500-tools)
+    local out
+    command -v imx500-package >/dev/null \
+        || die "imx500-package is missing on this Pi: apt-get install imx500-tools (or imx500-all) for the AI Camera"
+    out=$(mktemp -d "$PREFIX/models/.package.XXXXXX")
+    say "packaging the AI Camera network: imx500-package -i packerOut.zip -o $out"
+    if ! imx500-package -i "$1" -o "$out" > "$out.log" 2>&1 || [ ! -f "$out/network.rpk" ]; then
+        tail -n 5 "$out.log" | sed 's/^/    /' >&2
+        rm -rf "$out" "$out.log"
+        die "imx500-package did not make network.rpk of the uploaded packerOut.zip"
+    fi
+    install -m 0644 "$out/network.rpk" "$2.tmp.$$" && mv -f "$2.tmp.$$" "$2"
+    rm -rf "$out" "$out.log"
 }
 
 healthy() {  # URL TIMEOUT: 0 when the service answers 200 within TIMEOUT seconds
@@ -82,8 +103,9 @@ point() {  # LINK TARGET: atomic symlink switch
 }
 
 switch_to() {  # RELEASE_ID: make it the running release (venv, model, config, unit, restart)
-    local dir=$PREFIX/releases/$1 wheel model_sha card_sha
+    local dir=$PREFIX/releases/$1 wheel model_sha card_sha ext
     wheel=$dir/$(manifest_get WHEEL "$dir/MANIFEST")
+    ext=$(model_ext "$dir/MANIFEST")
     model_sha=$(manifest_get MODEL_SHA "$dir/MANIFEST")
     card_sha=$(manifest_get CARD_SHA "$dir/MANIFEST")
 
@@ -101,7 +123,7 @@ switch_to() {  # RELEASE_ID: make it the running release (venv, model, config, u
         manifest_get WHEEL_SHA "$dir/MANIFEST" > "$PREFIX/venv/.pibokeh-wheel"
     fi
 
-    point "$PREFIX/models/current.tflite" "$model_sha.tflite"
+    point "$PREFIX/models/current.$ext" "$model_sha.$ext"
     if [ -n "$card_sha" ]; then
         point "$PREFIX/models/current.json" "$card_sha.json"
     else
@@ -112,7 +134,7 @@ switch_to() {  # RELEASE_ID: make it the running release (venv, model, config, u
         install -m 0640 -o root -g "$SERVICE_USER" "$dir/auth" "$ETC/auth.tmp.$$" && mv -f "$ETC/auth.tmp.$$" "$ETC/auth"
     fi
     install_file "$dir/pibokeh.service" "$UNIT_DIR/$UNIT" 0644
-    printf '[Service]\nEnvironment=PIBOKEH_MODEL=%s\n' "$PREFIX/models/current.tflite" > "$dir/10-deploy.conf"
+    printf '[Service]\nEnvironment=PIBOKEH_MODEL=%s\n' "$PREFIX/models/current.$ext" > "$dir/10-deploy.conf"
     install_file "$dir/10-deploy.conf" "$UNIT_DIR/$UNIT.d/10-deploy.conf" 0644
     chown -R "root:root" "$dir"
 
@@ -185,15 +207,23 @@ cmd_activate() {
         [ ! -f "$staging/auth" ] || install -m 0600 "$staging/auth" "$dir.partial/auth"
         mv "$dir.partial" "$dir"
     fi
-    for kind in MODEL:tflite CARD:json; do
+    # an AI Camera network comes as its packerOut.zip (model.zip) and is kept as the network.rpk made of it
+    local ext; ext=$(model_ext "$dir/MANIFEST")
+    for kind in "MODEL:$ext:$([ "$ext" = rpk ] && echo zip || echo tflite)" CARD:json:json; do
         local sha; sha=$(manifest_get "${kind%%:*}_SHA" "$dir/MANIFEST")
         [ -z "$sha" ] && continue
-        local target=$PREFIX/models/$sha.${kind##*:}
+        local suffix; suffix=$(cut -d: -f2 <<<"$kind")
+        local upload; upload=$staging/model.$(cut -d: -f3 <<<"$kind")
+        local target=$PREFIX/models/$sha.$suffix
         if [ ! -f "$target" ]; then
-            [ -f "$staging/model.${kind##*:}" ] || die "model file $sha.${kind##*:} is neither on the target nor uploaded"
-            echo "$sha  $staging/model.${kind##*:}" | sha256sum --check --quiet \
-                || die "uploaded model.${kind##*:} does not match its sha256 (corrupt upload)"
-            install -m 0644 "$staging/model.${kind##*:}" "$target.tmp.$$" && mv -f "$target.tmp.$$" "$target"
+            [ -f "$upload" ] || die "model file $sha.$suffix is neither on the target nor uploaded"
+            echo "$sha  $upload" | sha256sum --check --quiet \
+                || die "uploaded $(basename "$upload") does not match its sha256 (corrupt upload)"
+            if [ "$suffix" = rpk ]; then
+                package_rpk "$upload" "$target"
+            else
+                install -m 0644 "$upload" "$target.tmp.$$" && mv -f "$target.tmp.$$" "$target"
+            fi
         fi
     done
     rm -rf "$staging"

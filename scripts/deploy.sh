@@ -7,6 +7,10 @@
 #        scripts/deploy.sh --release-only DIR --model M [--config FILE] [--unit FILE]  (no ssh: the
 #            release folder the Ansible role uploads)
 #
+# --model M is a .tflite (its card M.json goes along) or, for the Raspberry Pi AI Camera, the folder
+# `pibokeh-convert --target imx500` wrote: its packerOut.zip is made into network.rpk on the Pi by
+# imx500-package (Raspberry Pi OS package imx500-tools, part of imx500-all; the config needs
+# source = "picamera2").
 # Builds the wheel, uploads wheel + model + card + config + unit, installs them on the Pi
 # (venv with --system-site-packages, edge extras, systemd unit), restarts the service and checks
 # /healthz; an unhealthy release is rolled back to the previous wheel and model. A second run
@@ -29,7 +33,7 @@ SSH_OPTS=(-o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=15 -o Ser
 
 while [ $# -gt 0 ]; do
     case $1 in
-        --model) MODEL=${2:?--model needs a .tflite file}; MODEL_GIVEN=1; shift ;;
+        --model) MODEL=${2:?--model needs a .tflite file or an imx500 folder}; MODEL_GIVEN=1; shift ;;
         --config) CONFIG=${2:?--config needs a TOML file}; shift ;;
         --unit) UNIT=${2:?--unit needs a systemd unit file}; shift ;;
         --auth) AUTH=${2:?--auth needs a password file (pibokeh passwd FILE USER)}; shift ;;
@@ -66,7 +70,7 @@ build_release() {  # OUT_DIR MODEL_ARGS...: build the wheel, assemble the releas
 
 if [ "$ACTION" = release-only ]; then
     [ -z "$TARGET" ] || die "--release-only takes no target"
-    [ -n "$MODEL" ] && [ -f "$MODEL" ] || die "--release-only needs --model FILE.tflite"
+    [ -n "$MODEL" ] && [ -e "$MODEL" ] || die "--release-only needs --model FILE.tflite (or an imx500 folder)"
     release=$(build_release "$RELEASE_DIR" --model "$MODEL")
     say "release $release assembled in $RELEASE_DIR"
     exit 0
@@ -75,7 +79,7 @@ fi
 if [ "$ACTION" = deploy ]; then  # local inputs first: no ssh round trip to learn of a typo
     [ -f "$CONFIG" ] || die "service config not found: $CONFIG (pass --config FILE)"
     [ -f "$UNIT" ] || die "systemd unit not found: $UNIT (pass --unit FILE)"
-    [ -z "$MODEL" ] || [ -f "$MODEL" ] || die "model not found: $MODEL"
+    [ -z "$MODEL" ] || [ -e "$MODEL" ] || die "model not found: $MODEL"
     [ -z "$AUTH" ] || [ -f "$AUTH" ] || die "password file not found: $AUTH (make it with pibokeh passwd FILE USER)"
 fi
 

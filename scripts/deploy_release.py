@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Assemble a pibokeh release folder for deploy-remote.sh; print its release id.
 
-A release is the wheel, the model (+ card), the service config and the systemd unit, named by a
+A release is the wheel, the model (+ card; an AI Camera model travels as its packerOut.zip, which the
+Pi packages into network.rpk), the service config and the systemd unit, named by a
 hash of their contents. The wheel is hashed by its RECORD (the sha256 of every file inside), not
 by its bytes, because rebuilding the same source gives a zip with new timestamps: the id must
 not change when nothing that runs changed, so that a second deploy knows there is nothing to do.
@@ -41,6 +42,29 @@ def check_tflite(model: Path) -> None:
         head = f.read(8)
     if head[4:8] != b"TFL3":
         raise ValueError(f"{model}: not a TFLite model (no TFL3 flatbuffer identifier)")
+
+
+def imx500_packer(model: Path) -> Path | None:
+    """The packerOut.zip of an AI Camera model (the folder `pibokeh-convert --target imx500` wrote, or the
+    zip itself), None for anything else; ValueError for a zip that is not the converter's."""
+    packer = model / "packerOut.zip" if model.is_dir() else model if model.suffix == ".zip" else None
+    if packer is None:
+        return None
+    if not packer.is_file():
+        raise ValueError(f"{model}: no packerOut.zip in it (make one with pibokeh-convert --target imx500)")
+    with zipfile.ZipFile(packer) as zf:
+        if "dnnParams.xml" not in zf.namelist():
+            raise ValueError(f"{packer}: not an IMX500 converter output (no dnnParams.xml inside)")
+    return packer
+
+
+def check_sensor_source(config: Path) -> None:
+    """An AI Camera network runs on the camera's sensor: the service must read that camera."""
+    with config.open("rb") as f:
+        source = find_key(tomllib.load(f), "source")
+    if not (isinstance(source, str) and source.split(":")[0] == "picamera2"):
+        raise ValueError(f"{config}: an AI Camera model needs source = \"picamera2\" in the service config, "
+                         f"not {source!r}")
 
 
 def find_key(table: dict, key: str):
@@ -100,7 +124,17 @@ def build(out: Path, wheel: Path, config: Path, unit: Path, model: Path | None,
         check_auth_file(auth)
     check_exposure(config, auth)
     fields = {"WHEEL": wheel.name, "WHEEL_SHA": wheel_content_sha(wheel)}
-    if model is not None:
+    packer = imx500_packer(model) if model is not None else None
+    if packer is not None:  # the Pi makes network.rpk of it with imx500-package (deploy-remote.sh)
+        check_sensor_source(config)
+        card = packer.parent / "network.json"
+        name = packer.parent.name if model.is_dir() else packer.stem
+        fields |= {"MODEL_NAME": f"{name}.rpk", "MODEL_SHA": sha256_file(packer),
+                   "CARD_SHA": sha256_file(card) if card.is_file() else ""}
+        shutil.copyfile(packer, out / "model.zip")
+        if card.is_file():
+            shutil.copyfile(card, out / "model.json")
+    elif model is not None:
         check_tflite(model)
         card = model.with_suffix(".json")
         fields |= {"MODEL_NAME": model.name, "MODEL_SHA": sha256_file(model),
@@ -132,13 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", type=Path, required=True, help="service config (TOML)")
     p.add_argument("--unit", type=Path, required=True, help="systemd unit")
     model = p.add_mutually_exclusive_group(required=True)
-    model.add_argument("--model", type=Path, help=".tflite model (its card <stem>.json goes along)")
+    model.add_argument("--model", type=Path, help=".tflite model (its card <stem>.json goes along), or an AI Camera "
+                                                  "model: the folder of pibokeh-convert --target imx500 (packerOut.zip "
+                                                  "and network.json), made into network.rpk on the Pi")
     model.add_argument("--keep-model", metavar="NAME:SHA:CARD_SHA", help="the model already on the target")
     p.add_argument("--health-url", help="default: from the config's `serve` address")
     p.add_argument("--auth", type=Path, help="the preview's password file (pibokeh passwd), for /etc/pibokeh/auth")
     args = p.parse_args(argv)
     for path in (args.wheel, args.config, args.unit, args.model, args.auth):
-        if path is not None and not path.is_file():
+        if path is not None and not (path.is_file() or (path is args.model and path.is_dir())):
             print(f"deploy: {path}: no such file", file=sys.stderr)
             return 2
     try:

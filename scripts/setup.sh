@@ -7,6 +7,12 @@
 #                              and matplotlib (benchmark plots).
 #   scripts/setup.sh dev    -> .venv-dev: an editable install (pip install -e) of the edge extras, for
 #                              working on the code: changes take effect without reinstalling.
+#   scripts/setup.sh imx500 -> .venv-imx500: the AI Camera (IMX500) toolchain for `pibokeh-convert --target
+#                              imx500`: the wheel plus Sony's imx500-converter[tf] (TensorFlow 2.15, NumPy<2;
+#                              its imxconv-tf needs Java 17: openjdk-17-jre-headless) and Model Compression
+#                              Toolkit (and ai-edge-litert). Its own environment because those pins clash with the full one; the
+#                              full environment's pibokeh-convert runs it as a subprocess. Sony's licence
+#                              forbids redistributing the converter: it is downloaded here, never shipped.
 # edge and full install the wheel built from this checkout (scripts/build-wheel.sh), as users get it,
 # so what is tested is what ships. Re-running is cheap: pip only installs what changed.
 set -euo pipefail
@@ -16,7 +22,8 @@ case "$kind" in
   edge) extras="edge,tflite,virtualcam,dev" ;;
   full) extras="edge,tflite,virtualcam,convert,bench,dev" ;;
   dev) extras="edge,tflite,virtualcam,dev" ;;
-  *) echo "usage: scripts/setup.sh edge|full|dev" >&2; exit 2 ;;
+  imx500) extras="" ;;
+  *) echo "usage: scripts/setup.sh edge|full|dev|imx500" >&2; exit 2 ;;
 esac
 venv=".venv-$kind"
 python="${PYTHON:-python3}"
@@ -41,9 +48,17 @@ if [ "$kind" = dev ]; then
   rm -rf ./*.egg-info  # a build by-product; the install does not need it
 else
   wheel=$(PYTHON="$venv/bin/python" scripts/build-wheel.sh "$venv/dist") || exit 1
-  echo "setup: installing $(basename "$wheel")[$extras] into $venv" >&2
-  install "$wheel[$extras]"
+  echo "setup: installing $(basename "$wheel")${extras:+[$extras]} into $venv" >&2
+  install "$wheel${extras:+[$extras]}"
   install --force-reinstall --no-deps "$wheel"  # the same version number, but this build
 fi
-(here=$PWD; cd / && "$here/$venv/bin/python" -c "import pibokeh.cli") || { echo "setup: $venv is broken" >&2; exit 1; }
+if [ "$kind" = imx500 ]; then  # versions measured together (docs/CONVERTER.md, "The AI Camera")
+  echo "setup: installing Sony's imx500-converter[tf] and model-compression-toolkit into $venv (~2.3 GB)" >&2
+  # ai-edge-litert: the converter's validation runs TFLite models on it, as in the full environment
+  install "imx500-converter[tf]==3.19.2" "model-compression-toolkit==2.5.1" "ai-edge-litert>=1.2" "numpy<2"
+  command -v java >/dev/null || echo "setup: warning: no java here; imxconv-tf needs Java 17 (apt install openjdk-17-jre-headless)" >&2
+fi
+check="import pibokeh.cli"
+[ "$kind" = imx500 ] && check="import sys, pibokeh.convert.imx500_env as e; sys.exit(not e.toolchain_here())"
+(here=$PWD; cd / && "$here/$venv/bin/python" -c "$check") || { echo "setup: $venv is broken" >&2; exit 1; }
 echo "$PWD/$venv"

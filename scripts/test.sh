@@ -4,7 +4,8 @@
 #   2. the edge-only environment (.venv-edge: the wheel, no TensorFlow - the Raspberry Pi install)
 #      -> tests/install, tests/edge and tests/deploy
 #   3. an editable install (.venv-dev) -> tests/install (the package seen from a source checkout)
-#   4. the full environment (.venv-full: the wheel with TensorFlow) -> tests/full
+#   4. the full environment (.venv-full: the wheel with TensorFlow) -> tests/full, with the AI Camera
+#      toolchain's environment (.venv-imx500) beside it for the --target imx500 conversion
 # Extra arguments go to every pytest run (e.g. -x, -k name). ../shared/data is used when present;
 # tests that need it skip with a reason when it is not.
 set -uo pipefail
@@ -24,6 +25,11 @@ edge=$(scripts/setup.sh edge) || exit 1
 dev=$(scripts/setup.sh dev) || exit 1
 full=$(scripts/setup.sh full) || exit 1
 export PIBOKEH_EDGE_PYTHON="$edge/bin/python"
+
+# The AI Camera (IMX500) toolchain, in its own environment (TensorFlow 2.15, NumPy<2, Java 17): the full
+# environment's `pibokeh-convert --target imx500` hands over to it (tests/full/test_convert_imx500.py).
+imx500=$(scripts/setup.sh imx500) || exit 1
+export PIBOKEH_IMX500_PYTHON="$imx500/bin/python"
 results=$(mktemp -d)
 
 run() {  # run VENV NAME DIR...: pytest in a venv, junit XML kept for the final count

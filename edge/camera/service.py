@@ -120,7 +120,8 @@ def run(args: argparse.Namespace, opts: argparse.Namespace, settings: Settings, 
         say("SIGTERM while opening the source: stopped")
         return 0
     model = models.pick(source.size[1], source.size[0])
-    say(f"model {model.path.name} ({model.family}) on {model.backend}, {model.threads} threads"
+    say(f"model {model.path.name} ({model.family}) on {model.backend}, "
+        + (f"{model.threads} threads" if model.threads else "no CPU inference")
         + (f", chosen from {len(models)} by the frame's aspect" if len(models) > 1 else ""))
     outputs = open_outputs(opts, source, stats, say)
     engine = Engine(source, models, outputs.all, settings, stats=stats, max_frames=opts.max_frames,
@@ -167,13 +168,14 @@ def open_camera(opts: argparse.Namespace, models: ModelSet, signals: Signals, sa
     # A camera that can deliver a second, small stream (picamera2's lores) gets asked for exactly the
     # input size of the model that fits the requested frame: no resize on the Pi before inference.
     width, height = opts.size or DEFAULT_CAMERA_SIZE
-    hint = models.pick(height, width).input_size
+    model = models.pick(height, width)
+    hint = model.input_size
 
     def reopen() -> LiveSource:
         if opts.source.startswith(URL_SCHEMES):
             say(f"{opts.source}: opening, waiting up to {opts.open_timeout:g} s for the stream to answer")
         return open_source(opts.source, opts.size, opts.fps, opts.loop, infer_size=(hint[1], hint[0]),
-                           timeout=opts.open_timeout)
+                           timeout=opts.open_timeout, sensor_model=model if model.on_sensor else None)
 
     try:
         source = open_with_retries(reopen, opts.retries, signals.stop, log=log)
@@ -286,8 +288,10 @@ def _snapshot_on_enter(snapshots: SnapshotSink) -> None:
 
 def try_settings(models: ModelSet, settings: Settings, size: tuple[int, int]) -> None:
     """One test frame of the source's (width, height) through the chain: what a new configuration
-    would do to the first live frame, done before it is swapped in."""
-    Chain(models, settings.recipe)(np.full((size[1], size[0], 3), 128, np.uint8))
+    would do to the first live frame, done before it is swapped in (a camera frame without metadata
+    for a model on the sensor: its output for a frame the network skipped)."""
+    chain, frame = Chain(models, settings.recipe), np.full((size[1], size[0], 3), 128, np.uint8)
+    chain.compose(frame, chain.mask_of(frame, metadata={}))
 
 
 def change(state: dict[str, Any], engine: Engine, new: argparse.Namespace) -> None:
@@ -313,7 +317,8 @@ def reload(args: argparse.Namespace, state: dict[str, Any], engine: Engine, snap
     try:
         new = resolve(args)
         settings = settings_from(new)
-        models = open_models(new)
+        # a network on the AI Camera's sensor was loaded before the camera opened: it stays until a restart
+        models = engine.models if any(m.on_sensor for m in engine.models) else open_models(new)
         try_settings(models, settings, engine.source.size)
     except PibokehError as exc:
         engine.stats.reloads_failed += 1

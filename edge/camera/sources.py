@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import cv2
 import numpy as np
@@ -193,8 +193,15 @@ class Picamera2Source(LiveSource):
     lores is "YUV420" (the only lores format every Pi supports) and converted with OpenCV.
     """
 
-    def __init__(self, camera: int = 0, size: Size = None, fps: float | None = None, module: str = "picamera2",
-                 infer_size: Size = None):
+    def __init__(self, camera: int | None = 0, size: Size = None, fps: float | None = None, module: str = "picamera2",
+                 infer_size: Size = None, sensor_model: Any = None):
+        # The AI Camera: its IMX500 helper (opened with the model, before the camera) names the camera
+        # to open, and takes the camera over before it starts (the network upload's progress bar).
+        if sensor_model is not None:
+            if camera is not None and camera != sensor_model.camera_num:
+                raise InputError(f"--source picamera2:{camera}: the AI Camera is camera {sensor_model.camera_num}")
+            camera = sensor_model.camera_num
+        camera = camera or 0
         self.name = f"picamera2:{camera}"
         try:
             Picamera2 = importlib.import_module(module).Picamera2
@@ -211,7 +218,7 @@ class Picamera2Source(LiveSource):
             raise InputError(f"{self.name}: cannot open the camera, busy or failing ({_first_line(exc)})") from None
         self.size = tuple(size) if size else DEFAULT_CAMERA_SIZE
         self.fps = float(fps or 30.0)
-        self.lores = lores_size(self.size, infer_size)
+        self.lores = None if sensor_model is not None else lores_size(self.size, infer_size)  # no CPU inference
         streams = {"main": {"size": self.size, "format": "RGB888"}}
         if self.lores:
             streams["lores"] = {"size": self.lores, "format": "YUV420"}
@@ -220,6 +227,8 @@ class Picamera2Source(LiveSource):
             self._cam.configure(config)
             if self.lores:  # libcamera may have adjusted the size it was asked for
                 self.lores = tuple(self._cam.camera_config["lores"]["size"])
+            if sensor_model is not None:
+                sensor_model.attach(self._cam)
             self._cam.start()
         except Exception as exc:
             self._cam.close()
@@ -258,17 +267,22 @@ def _first_line(exc: BaseException) -> str:
 # ---- choosing one ---------------------------------------------------------------------------------
 
 def open_source(spec: str, size: Size = None, fps: float | None = None, loop: bool = False,
-                infer_size: Size = None, timeout: float = OPEN_TIMEOUT) -> LiveSource:
+                infer_size: Size = None, timeout: float = OPEN_TIMEOUT, sensor_model: Any = None) -> LiveSource:
     """The live source a --source value names. Raises InputError with a one-line reason.
     `infer_size` (width, height): the model's input, for sources with a second, small stream;
-    `timeout`: seconds a network stream may take to answer."""
+    `timeout`: seconds a network stream may take to answer; `sensor_model`: a backend that runs on
+    the camera's sensor (the AI Camera), which only that camera can feed."""
     kind, _, rest = spec.partition(":")
+    if sensor_model is not None and kind != "picamera2":
+        raise InputError(f"--source {spec}: {sensor_model.path.name} runs on the AI Camera's sensor; "
+                         "use --source picamera2")
     if spec.startswith(URL_SCHEMES):
         return OpenCVSource(spec, size, fps, timeout)
     if kind == "picamera2":
         if rest and not rest.isdigit():
             raise InputError(f"--source {spec}: expected picamera2 or picamera2:N (a camera number)")
-        return Picamera2Source(int(rest or 0), size, fps, infer_size=infer_size)
+        return Picamera2Source(int(rest) if rest else None, size, fps, infer_size=infer_size,
+                               sensor_model=sensor_model)
     if kind == "opencv":
         if rest.isdigit():
             return OpenCVSource(int(rest), size, fps)

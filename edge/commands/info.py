@@ -6,12 +6,14 @@ import json
 from typing import Any
 
 from ..media import encoders
+from ..model.accelerators import survey
 from ..model.compute import describe_macs
 from ..options import add_model_options, open_models
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("info", help="model family, tensors, card, backend and threads, and the video encoder")
+    p = sub.add_parser("info", help="model family, tensors, card, backend and threads, the video encoder, and "
+                                    "the accelerators found (AI Camera, Hailo, Edge TPU) or what they lack")
     add_model_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_info)
@@ -19,13 +21,15 @@ def register(sub: Any) -> None:
 
 def cmd_info(args: argparse.Namespace) -> int:
     video = encoders.summary()
+    accelerators = survey()
+    if not args.json:  # first: when the model cannot be opened, this says what the machine lacks
+        print_accelerators(accelerators)
     for i, seg in enumerate(open_models(args)):
-        info = {**seg.describe(), "encoder": video}
+        info = {**seg.describe(), "encoder": video, "accelerators": accelerators}
         if args.json:  # one object per model, one per line
             print(json.dumps(info))
             continue
-        if i:
-            print()
+        print()
         for key in ("model", "family", "backend", "threads", "output_kind"):
             print(f"{key:<12}{info[key]}")
         for key in ("input", "output"):
@@ -44,6 +48,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         card = info["card"]
         print(f"{'card':<12}{json.dumps(card, indent=2) if card else 'none (read from the tensors)'}")
     return 0
+
+
+def print_accelerators(accelerators: list[dict[str, Any]]) -> None:
+    """One line per accelerator: found, or what is missing (a model runs on one by its file name:
+    .rpk the AI Camera, .hef Hailo, _edgetpu.tflite the Edge TPU, or --backend)."""
+    print("accelerators (a model's file picks one: .rpk imx500, .hef hailo, _edgetpu.tflite edgetpu; or --backend)")
+    for acc in accelerators:
+        print(f"  {acc['name']:<10}{'found' if acc['found'] else 'not usable'}: {acc['detail']}")
 
 
 def describe_compute(seg) -> str:

@@ -103,7 +103,7 @@ def _folder_models(folder: Path) -> list[Path]:
 def resolve_model(name: str) -> Path:
     """A path for one --model: a file, or a registry name (already fetched into the cache)."""
     path = Path(name)
-    if path.exists() or path.suffix == ".tflite" or "/" in name:
+    if path.exists() or path.suffix in (".tflite", ".rpk", ".hef") or "/" in name:  # files, not registry names
         return path
     entry = lookup(name)
     cached = cached_path(entry)

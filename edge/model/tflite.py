@@ -107,7 +107,7 @@ class TFLiteBackend(Backend):
         self.threads = threads or default_threads()
         _check_tensor_memory(self.path, interpreter)
         try:
-            self.interpreter = interpreter(**_model_source(self.path), num_threads=self.threads)
+            self.interpreter = self._open_interpreter(interpreter)
             with native_stderr_silenced():  # the C++ runtime prints an INFO line per delegate
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
@@ -122,6 +122,10 @@ class TFLiteBackend(Backend):
         self.output_kind = "scores" if len(self._output["shape"]) == 4 else "labels"
         self.labels: tuple[str, ...] = tuple((self.card or {}).get("labels") or LABELS)
         self.family = self._family()
+
+    def _open_interpreter(self, interpreter: type) -> Any:
+        """The interpreter for this model (a subclass adds its delegate here)."""
+        return interpreter(**_model_source(self.path), num_threads=self.threads)
 
     def _check_tensors(self) -> tuple[dict, dict]:
         inputs = self.interpreter.get_input_details()

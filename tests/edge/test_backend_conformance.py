@@ -4,19 +4,24 @@ to BACKENDS (and, if it loads files, a way to damage one to DAMAGED).
 
 Checked: the input size and aspect; the RGB input `prepare` gives; class maps with the letterbox crop
 right for frames of any shape (landscape, portrait, 16:9, tiny); class ids within the labels; the red
-test square found where it is; `describe`; thread counts; one-line errors for damaged model files."""
+test square found where it is; `describe`; thread counts; one-line errors for damaged model files.
+A model on the camera's sensor (the AI Camera) gets its class maps from the frame's metadata, as the
+chain does: for it, `segment` below asks the fake camera for a frame's metadata."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 import pytest
 from pibokeh.errors import ModelError
 from pibokeh.model import PERSON, Backend, open_model
 
+import tempfile
+
 from tests.conftest import CORAL, FLOAT257, TINY, TINY_LABELS, TINY_WIDE, need
-from tests.fakes.backends import RedBackend
+from tests.fakes.backends import RedBackend, fake_hailo, fake_imx500
 from tests.helpers import red_square
 
 Factory = Callable[[int], Backend]  # threads -> backend
@@ -29,10 +34,33 @@ BACKENDS: dict[str, Factory] = {
     "tflite-float257": lambda threads: open_model(need(FLOAT257), threads=threads),
     "fake-red": lambda threads: RedBackend(threads=threads),
     "fake-red-wide": lambda threads: RedBackend((73, 129), stride=1, threads=threads),
+    # the accelerators on their fake helpers, each computing on the CPU with a model beside its network file
+    "imx500-fake-tiny-wide": lambda threads: fake_imx500(_folder("imx500"), TINY_WIDE),
+    "imx500-fake-tiny-square": lambda threads: fake_imx500(_folder("imx500sq"), TINY),
+    "hailo-fake-tiny": lambda threads: fake_hailo(_folder("hailo"), TINY_LABELS),
+    "hailo-fake-coral-513": lambda threads: fake_hailo(_folder("hailo513"), need(CORAL)),
 }
 # backends that find the red square (the tiny models and the fakes were made to)
-KNOWS_RED = {"tflite-tiny-float", "tflite-tiny-labels", "tflite-tiny-wide", "fake-red", "fake-red-wide"}
+KNOWS_RED = {"tflite-tiny-float", "tflite-tiny-labels", "tflite-tiny-wide", "fake-red", "fake-red-wide",
+             "imx500-fake-tiny-wide", "imx500-fake-tiny-square", "hailo-fake-tiny"}
 FRAMES = {"4:3": (120, 160), "16:9": (90, 160), "portrait": (160, 90), "square": (100, 100), "tiny": (9, 17)}
+
+
+def _folder(name: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"pibokeh-{name}-"))
+
+
+def segment(model: Backend, frame: np.ndarray) -> np.ndarray:
+    """The class map the chain gets for a frame: from the (fake) camera's metadata for a model on the
+    sensor, else the backend's own steps."""
+    if model.on_sensor:
+        return model.from_metadata(model.device.metadata_for(frame), frame.shape[:2])
+    return model.segment(frame)
+
+
+def classes(model: Backend, frame: np.ndarray) -> np.ndarray:
+    labels = segment(model, frame)
+    return cv2.resize(labels, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_NEAREST)
 
 
 @pytest.fixture(scope="module", params=sorted(BACKENDS))
@@ -67,13 +95,17 @@ def test_prepare_gives_rgb_of_the_input_size(backend, shape):
 def test_class_maps_are_cropped_to_the_frame_and_hold_known_ids(backend, shape):
     _, model = backend
     frame = np.random.default_rng(1).integers(0, 255, FRAMES[shape] + (3,), np.uint8)
-    labels = model.segment(frame)
+    labels = segment(model, frame)
     assert labels.dtype == np.uint8 and labels.ndim == 2 and labels.size
     assert int(labels.max()) < model.num_classes
-    assert labels.shape[0] <= model.input_size[0] and labels.shape[1] <= model.input_size[1]
+    if model.on_sensor:  # the sensor's map cut to the frame's view, at the map's density
+        assert labels.shape[1] / labels.shape[0] == pytest.approx(FRAMES[shape][1] / FRAMES[shape][0], rel=0.25)
+        assert max(labels.shape) <= 2 * max(model.input_size)
+    else:
+        assert labels.shape[0] <= model.input_size[0] and labels.shape[1] <= model.input_size[1]
     if model.letterboxes(FRAMES[shape]) and min(labels.shape) >= 8:  # no padding left in the map
         assert labels.shape[1] / labels.shape[0] == pytest.approx(FRAMES[shape][1] / FRAMES[shape][0], rel=0.25)
-    full = model.classes(frame)
+    full = classes(model, frame)
     assert full.shape == FRAMES[shape] and full.dtype == np.uint8
 
 
@@ -83,7 +115,7 @@ def test_the_red_square_is_found_where_it_is(name, size):
     """(Google's models know people, not red squares: test_model checks them on labelled photos.)"""
     model = BACKENDS[name](1)
     image, truth = red_square(size)
-    found = model.classes(image) == PERSON
+    found = classes(model, image) == PERSON
     inside = found[truth > 0].mean()
     outside = found[truth == 0].mean()
     assert inside > 0.8 and outside < 0.1, (inside, outside)
@@ -100,7 +132,7 @@ def test_describe_says_what_info_shows(backend):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_thread_count_is_what_was_asked(threads):
     for name, factory in BACKENDS.items():
-        if name in ("tflite-coral", "tflite-float257"):
+        if name in ("tflite-coral", "tflite-float257", "hailo-fake-coral-513"):
             continue  # the tiny models show the same code path
         model = factory(threads)
         assert model.threads in (threads, None), name  # None: the work is not on the CPU

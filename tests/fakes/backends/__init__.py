@@ -33,3 +33,52 @@ class RedBackend(Backend):
         height, width = self.input_size
         small = cv2.resize(rgb, (-(-width // self.stride), -(-height // self.stride)), interpolation=cv2.INTER_AREA)
         return red_labels(small)
+
+
+# ---- the accelerators' backends on their fake helpers (tests/fakes/picamera2/devices) -------------
+
+DEVICES = "tests.fakes.picamera2.devices"  # imported in-process under this name; subprocesses put
+                                           # tests/fakes first on PYTHONPATH and import picamera2.devices
+
+
+def imx500_network(folder: Path, cpu_model: Path) -> Path:
+    """A fake network.rpk in `folder` for a network of `cpu_model`'s input size, with the CPU model
+    beside it as network_cpu.tflite (where `pibokeh-convert --target imx500` puts its twin)."""
+    import shutil
+
+    from pibokeh.model import open_model
+    from tests.fakes.picamera2.devices.imx500 import write_rpk
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(cpu_model, folder / "network_cpu.tflite")
+    height, width = open_model(cpu_model, threads=1).input_size
+    return Path(write_rpk(str(folder / "network.rpk"), width, height))
+
+
+def hailo_network(folder: Path, cpu_model: Path, name: str = "deeplab_v3_mobilenet_v2_wo_dilation") -> Path:
+    """A fake NAME.hef in `folder` whose device answers with `cpu_model`'s class maps (NAME_cpu.tflite)."""
+    import shutil
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(cpu_model, folder / f"{name}_cpu.tflite")
+    hef = folder / f"{name}.hef"
+    hef.write_bytes(b"not a real HEF: the fake Hailo runs the model beside it\n")
+    return hef
+
+
+def fake_imx500(folder: Path, cpu_model: Path) -> Backend:
+    """The IMX500 backend on the fake AI Camera, its network answering at once (no loading frames)."""
+    import os
+
+    from pibokeh.model.imx500 import IMX500Backend
+    rpk = imx500_network(folder, cpu_model)
+    saved = {k: os.environ.get(k) for k in ("FAKE_PICAMERA2_MODEL", "FAKE_IMX500_LOADING")}
+    os.environ.update({"FAKE_PICAMERA2_MODEL": "imx500", "FAKE_IMX500_LOADING": "0"})
+    try:
+        return IMX500Backend(rpk, module=DEVICES)
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+
+def fake_hailo(folder: Path, cpu_model: Path) -> Backend:
+    from pibokeh.model.hailo import HailoBackend
+    return HailoBackend(hailo_network(folder, cpu_model), module=DEVICES)

@@ -14,6 +14,10 @@ Put tests/fakes first on sys.path (PYTHONPATH) to use it. Environment knobs:
   FAKE_PICAMERA2_BUSY=1       opening a camera fails as when another process holds it
   FAKE_PICAMERA2_FAIL_AFTER=N the camera is unplugged after N frames: captures raise, and it is
                               no longer listed
+  FAKE_PICAMERA2_MODEL=imx500 the cameras are Raspberry Pi AI Cameras (Sony IMX500, 4056x3040): with
+                              a network loaded by the fake `picamera2.devices.IMX500`, each capture
+                              renders the whole sensor, shows its `ScalerCrop` in main and puts the
+                              network's output into the metadata, as libcamera does (devices/imx500)
 """
 from __future__ import annotations
 
@@ -38,8 +42,9 @@ class Picamera2:
         if _unplugged():
             return []
         count = int(os.environ.get("FAKE_PICAMERA2_CAMERAS", "1"))
-        return [{"Model": "imx708", "Location": 2, "Rotation": 180, "Num": n,
-                 "Id": f"/base/soc/i2c0mux/i2c@{n}/imx708@1a"} for n in range(count)]
+        model = os.environ.get("FAKE_PICAMERA2_MODEL", "imx708")
+        return [{"Model": model, "Location": 2, "Rotation": 180, "Num": n,
+                 "Id": f"/base/soc/i2c0mux/i2c@{n}/{model}@1a"} for n in range(count)]
 
     def __init__(self, camera_num: int = 0, verbose_console=None, tuning=None, allocator=None):
         cameras = self.global_camera_info()
@@ -48,8 +53,9 @@ class Picamera2:
         if os.environ.get("FAKE_PICAMERA2_BUSY"):
             raise RuntimeError("Failed to acquire camera: Device or resource busy")
         self.camera_num = camera_num
-        self.camera_properties = {"Model": "imx708", "PixelArraySize": (4608, 2592)}
-        self.sensor_resolution = (4608, 2592)
+        model = cameras[camera_num]["Model"]
+        self.sensor_resolution = (4056, 3040) if model == "imx500" else (4608, 2592)
+        self.camera_properties = {"Model": model, "PixelArraySize": self.sensor_resolution}
         self.camera_config: dict | None = None
         self.started = False
         self.closed = False
@@ -105,10 +111,18 @@ class Picamera2:
         if _unplugged():
             raise RuntimeError("Camera frontend has timed out!")  # how a pulled ribbon cable shows up
         self._pace()
-        scene = self._scene()
+        network = _state.get("imx500")
+        metadata = {"SensorTimestamp": time.monotonic_ns(), "FrameDuration": 33333, "ExposureTime": 10000}
+        if network is not None and network.camera_num == self.camera_num:
+            # the AI Camera: main shows the ScalerCrop of the whole sensor, the network sees its ROI
+            sensor = self._scene((1014, 760))  # the 4056x3040 pixel array at a quarter of its size
+            crop = network.view(self.camera_config["main"]["size"])
+            scene = network.cut(sensor, crop)
+            metadata.update(network.metadata(sensor, crop))
+        else:
+            scene = self._scene()
         _state["frames"] += 1
         arrays = [_to_format(scene, self.camera_config[name]) for name in names]
-        metadata = {"SensorTimestamp": time.monotonic_ns(), "FrameDuration": 33333, "ExposureTime": 10000}
         return arrays, metadata
 
     def capture_array(self, name="main", wait=None, signal_function=None) -> np.ndarray:
@@ -134,9 +148,12 @@ class Picamera2:
             time.sleep(due - now)
         self._next = due + 1.0 / rate
 
-    def _scene(self) -> np.ndarray:
-        """The sensor's picture as BGR at the main size."""
-        width, height = self.camera_config["main"]["size"]
+    def camera_configuration(self) -> dict | None:
+        return self.camera_config
+
+    def _scene(self, size: tuple[int, int] | None = None) -> np.ndarray:
+        """The sensor's picture as BGR at `size` (width, height; default: the main stream's)."""
+        width, height = size or self.camera_config["main"]["size"]
         if self._video is not None:
             ok, frame = self._video.read()
             if not ok:
