@@ -58,12 +58,20 @@ class EdgeTPUBackend(TFLiteBackend):
         self.interpreter_name = self.backend
         self.backend = "edgetpu"
 
-    def _open_interpreter(self, interpreter: type) -> Any:
+    def _check_memory(self, interpreter: type) -> None:
+        """The delegate first: without it the model does not load at all, so the CPU-side probe of its
+        tensors cannot run; the compiled graph is one custom op whose arena lives on the accelerator."""
+        self._delegate = self._load(interpreter)
+
+    def _load(self, interpreter: type) -> Any:
         try:
-            delegate = load_delegate(interpreter)
+            return load_delegate(interpreter)
         except ModelError as exc:
             raise ModelError(f"{self.path.name}: {exc} (or run its CPU version, the same name without _edgetpu)") from None
-        return interpreter(**_model_source(self.path), num_threads=self.threads, experimental_delegates=[delegate])
+
+    def _open_interpreter(self, interpreter: type) -> Any:
+        return interpreter(**_model_source(self.path), num_threads=self.threads,
+                           experimental_delegates=[self._delegate])
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "interpreter": self.interpreter_name,

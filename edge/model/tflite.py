@@ -105,7 +105,7 @@ class TFLiteBackend(Backend):
         self.backend, interpreter = interpreter_class(backend)
         self._interpreter_class = interpreter
         self.threads = threads or default_threads()
-        _check_tensor_memory(self.path, interpreter)
+        self._check_memory(interpreter)
         try:
             self.interpreter = self._open_interpreter(interpreter)
             with native_stderr_silenced():  # the C++ runtime prints an INFO line per delegate
@@ -122,6 +122,11 @@ class TFLiteBackend(Backend):
         self.output_kind = "scores" if len(self._output["shape"]) == 4 else "labels"
         self.labels: tuple[str, ...] = tuple((self.card or {}).get("labels") or LABELS)
         self.family = self._family()
+
+    def _check_memory(self, interpreter: type) -> None:
+        """Refuse a model whose tensors would not fit (a subclass whose model needs its delegate to load
+        checks otherwise)."""
+        _check_tensor_memory(self.path, interpreter)
 
     def _open_interpreter(self, interpreter: type) -> Any:
         """The interpreter for this model (a subclass adds its delegate here)."""
