@@ -59,8 +59,8 @@ class Chain:
         self._picked: dict[tuple[int, int], Backend] = {}
         self._average: np.ndarray | None = None
         self._previous: np.ndarray | None = None
-        self._outputs = Buffers()
-        self._masks = Buffers()
+        self._outputs = Buffers(keep=4)  # being made, queued for an encoder, being encoded, spare
+        self._masks = Buffers(keep=3)
         self._pyramids = Pyramids()
 
     def model_for(self, size: tuple[int, int]) -> Backend:

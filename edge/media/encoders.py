@@ -32,6 +32,10 @@ H264 = ("h264_v4l2m2m", "libx264")  # the order `auto` tries them in
 # one of the four cores, next to inference. ultrafast saves little more CPU for ~1.7x the bitrate;
 # veryfast costs ~1.5x the CPU for ~20-30 % smaller files. See the README's table.
 X264_PRESET = "superfast"
+X264_RECORD_PRESET = "superfast"
+# Files larger than 720p are written without B-frames: x264 keeps three more frames for them, ~60 MB
+# at 1080p (a quarter of what a 512 MB Pi has for the whole job), for files ~20 % smaller.
+NO_B_FRAMES_ABOVE = 1280 * 720
 OPENCV = "opencv-mp4v"  # not an FFmpeg name: OpenCV's own writer, the fallback without PyAV
 NO_BROWSER = ("the file will not play in web browsers (MPEG-4 Part 2); install PyAV for H.264: "
               "pip install av")
@@ -53,10 +57,18 @@ class Encoder:
     def alpha(self) -> bool:
         return self.pix_fmt == "yuva420p"
 
-    def describe(self) -> str:
+    def options_for(self, size: tuple[int, int], live: bool = False) -> dict[str, str]:
+        """The encoder's options for frames of `size` (w, h), as a file or a recording (`live`)."""
+        options = {**self.options, **(self.live_options if live else {})}
+        if self.name == "libx264" and not live and size[0] * size[1] > NO_B_FRAMES_ABOVE:
+            options.setdefault("bf", "0")
+        return options
+
+    def describe(self, live: bool = False) -> str:
         kind = {"libx264": "H.264", "h264_v4l2m2m": "H.264, hardware", "mpeg4": "MPEG-4 Part 2",
                 "libvpx-vp9": "VP9", OPENCV: "MPEG-4 Part 2 via OpenCV"}.get(self.name, self.name)
-        preset = f", preset {self.options['preset']}" if "preset" in self.options else ""
+        options = {**self.options, **(self.live_options if live else {})}
+        preset = f", preset {options['preset']}" if "preset" in options else ""
         return f"{self.name} ({kind}{preset}, {'WebM' if self.format == 'webm' else 'MP4'})"
 
 
