@@ -267,7 +267,7 @@ def convert_parser() -> argparse.ArgumentParser:
         "from models/zoo.json. `pibokeh-convert validate --help` compares two existing models."),
         epilog="example, the recommended model for 16:9 frames, written into the user data folder: "
                "pibokeh-convert deeplabv3_mnv2_dm10_pascal_weightquant.pb -o mnv2_os16_513x289_int8.tflite "
-               "--output-stride 16 --size 513x289 --calib photos/ --eval voc/ (4:3 frames: --size 513x385; "
+               "--output-stride 16 --size 513x289 --output logits --calib photos/ --eval voc/ (4:3 frames: --size 513x385; "
                "the graph's own shape, exact but ~4x slower: leave out --output-stride and --size)")
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("-o", "--out", dest="out", type=model_output, required=True, metavar="OUT.tflite",

@@ -49,7 +49,8 @@ def x264_variants(presets: Sequence[str], threads: Sequence[int]) -> list[tuple[
     why = encoders.why_not("libx264")
     rows = []
     for preset, n in itertools.product(presets, threads):
-        encoder = dataclasses.replace(base, live_options={**base.live_options, "preset": preset, "threads": str(n)})
+        encoder = dataclasses.replace(base, live_options={**base.live_options, "preset": preset, "threads": str(n)},
+                                      large_live_options={})
         rows.append((f"libx264 recording, {preset}, {n} thread{'s' * (n != 1)}", encoder, True, why))
     return rows
 
@@ -114,7 +115,7 @@ def time_encoders(sizes: Sequence[tuple[int, int]], count: int, workdir: Path, p
     """Every encoder at every size (with `presets` or `threads`, the libx264 recording table instead);
     one that does not open here is listed with the reason."""
     if presets or threads:
-        candidates = x264_variants(presets or (encoders.X264_RECORD_PRESET,), threads or (0,))
+        candidates = x264_variants(presets or (encoders.X264_RECORD["preset"],), threads or (int(encoders.X264_RECORD["threads"]),))
     else:
         candidates = encoder_candidates()
     rows = []

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Set everything up and run the main job on real sample data:
 #   1. convert Google's DeepLab-v3 MobileNetV2 graph (depth 1.0) into the recommended fast models --
-#      int8, output stride 16, one for 16:9 frames (513x289, with its accuracy report) and one for 4:3
-#      (513x385) -- with their model cards, into the user data folder where `pibokeh` finds them
-#      (once: a second run converts nothing),
+#      int8, output stride 16, the logits head (the mask step upsamples one margin channel), one for
+#      16:9 frames (513x289, with its accuracy report) and one for 4:3 (513x385) -- with their model
+#      cards, into the user data folder where `pibokeh` finds them (once: a second run converts nothing),
 #   2. with the edge runtime (the environment a Pi gets), blur the background behind the people in
 #      the sample photos and the sample video, each input by the model of its aspect, and score the
 #      models on the labelled photos.
@@ -28,10 +28,10 @@ convert() {  # convert NAME WxH [--eval DIR]: once, into the user data folder (a
     echo "demo: $models_dir/$name is there already"
     return
   fi
-  echo "demo: converting the depth-1.0 graph to $name (int8, output stride 16, $size; about a minute on 2 cores)"
+  echo "demo: converting the depth-1.0 graph to $name (int8, output stride 16, logits head, $size; about a minute on 2 cores)"
   local start=$SECONDS
   "$full/bin/pibokeh-convert" "$graph" -o "$name" --quant int8 --output-stride 16 --size "$size" \
-    --calib "$shared/calib" "$@"
+    --output logits --calib "$shared/calib" "$@"
   echo "demo: converted $name in $((SECONDS - start)) s"
 }
 convert "$wide" 513x289 --eval "$shared/voc"
