@@ -28,13 +28,17 @@ ENCODE_SIZES = ((640, 480), (1920, 1080))
 PRESETS = ("ultrafast", "superfast", "veryfast")
 
 
-def encoder_candidates() -> list[tuple[str, encoders.Encoder, bool, str | None]]:
-    """(label, encoder, as a recording, why it cannot run here or None) for every encoder pibokeh uses."""
+Candidate = tuple[str, encoders.Encoder, bool, "str | None"]  # label, encoder, as a recording, why not here
+
+
+def encoder_candidates(size: tuple[int, int] = (640, 480)) -> list[Candidate]:
+    """(label, encoder, as a recording, why it cannot run here or None) for every encoder pibokeh uses,
+    as it is set up for frames of `size`."""
     rows = []
     for name, live in (("libx264", False), ("libx264", True), ("h264_v4l2m2m", False), ("mpeg4", False),
                        ("libvpx-vp9", False)):
         encoder = encoders.encoder_for(name)
-        label = encoder.describe(live) + (", recording" if live else "")
+        label = encoder.describe(live, size) + (", recording" if live else "")
         if name == "libvpx-vp9":
             label += " with alpha"
         rows.append((label, encoder, live, encoders.why_not(name)))
@@ -43,7 +47,7 @@ def encoder_candidates() -> list[tuple[str, encoders.Encoder, bool, str | None]]
     return rows
 
 
-def x264_variants(presets: Sequence[str], threads: Sequence[int]) -> list[tuple[str, encoders.Encoder, bool, str | None]]:
+def x264_variants(presets: Sequence[str], threads: Sequence[int]) -> list[Candidate]:
     """libx264 recordings (zerolatency, as `camera --record` writes) at each preset and thread count."""
     base = encoders.encoder_for("libx264")
     why = encoders.why_not("libx264")
@@ -114,12 +118,13 @@ def time_encoders(sizes: Sequence[tuple[int, int]], count: int, workdir: Path, p
                   threads: Sequence[int] = (), video: Path | None = None) -> list[dict[str, Any]]:
     """Every encoder at every size (with `presets` or `threads`, the libx264 recording table instead);
     one that does not open here is listed with the reason."""
-    if presets or threads:
-        candidates = x264_variants(presets or (encoders.X264_RECORD["preset"],), threads or (int(encoders.X264_RECORD["threads"]),))
-    else:
-        candidates = encoder_candidates()
     rows = []
     for size in sizes:
+        if presets or threads:
+            default = encoders.X264_RECORD
+            candidates = x264_variants(presets or (default["preset"],), threads or (int(default["threads"]),))
+        else:
+            candidates = encoder_candidates(size)
         frames = frames_of(size, count, video)
         for label, encoder, live, why in candidates:
             row: dict[str, Any] = {"encoder": label, "name": encoder.name, "recording": live}

@@ -90,7 +90,8 @@ class Chain:
         self.record("inference", time.perf_counter() - prepared)
         return model.crop(raw, valid)
 
-    def mask(self, labels: np.ndarray | masks.Scores, size: tuple[int, int], recipe: Recipe | None = None) -> np.ndarray:
+    def mask(self, labels: np.ndarray | masks.Scores, size: tuple[int, int],
+             recipe: Recipe | None = None) -> np.ndarray:
         """The binary mask (uint8 0/255) of a frame of (h, w) `size` from what `segment` gave (a class
         map, or class scores), smoothed over the previous frames' masks when the recipe asks."""
         recipe = recipe or self.recipe

@@ -57,7 +57,8 @@ def video(scores: Path, logits: Path, size: tuple[int, int] = (1920, 1080), coun
     inputs.previous_version()
     from pibokeh_before import chain as chain_then
     from pibokeh_before.model import open_model as open_then
-    then, now = chain_then.Chain(open_then(scores, threads=threads)), chain_now.Chain(open_model(logits, threads=threads))
+    then = chain_then.Chain(open_then(scores, threads=threads))
+    now = chain_now.Chain(open_model(logits, threads=threads))
     agreement, times = [], {"scores": {"inference": [], "mask": []}, "logits": {"inference": [], "mask": []}}
     for i, frame in enumerate(inputs.frames_of(inputs.clip(size), count + 1, step=2)):
         for name, chain in (("scores", then), ("logits", now)):

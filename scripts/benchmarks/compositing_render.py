@@ -40,6 +40,14 @@ def targets(data: dict[str, Any]) -> tuple[str, list[str]]:
                      ">= 3x", f"{ratio:.2f}x ({near['compositing_ms']['before']:.1f} -> "
                      f"{near['compositing_ms']['after']:.1f} CPU ms; {pct(near['share_of_exact_blur']['before'], 1)} -> "
                      f"{pct(near['share_of_exact_blur']['after'], 1)} of the seed's GaussianBlur 251)", met(ratio >= 3)])
+        after = near["stages"]["after"]
+        if ratio < 3:
+            notes.append(f"Compositing at 1080p is {ratio:.2f}x cheaper, not 3x: what is left is mostly full-frame passes "
+                         f"that any output needs once: the frame's first halving (shared by the model's input and the "
+                         f"background; in preprocess, {after['preprocess']:.1f} ms), the blurred background upscaled into "
+                         f"the output (most of background's {after['background']:.1f} ms) and the mask upscaled to the "
+                         f"frame ({after['mask']:.1f} ms). The near-free model finds nobody (its masks are empty); with "
+                         "people in the frame the blend copies them too (the recommended model's columns).")
         agree = same["mask_agreement"]["min"]
         rows.append(["fast mask vs the previous mask step, 1920x1080 video (same model), every frame", ">= 99.5 %",
                      pct(agree), met(agree >= 0.995)])
@@ -98,6 +106,11 @@ def targets(data: dict[str, Any]) -> tuple[str, list[str]]:
         rows.append(["end to end vs the seed at 1920x1080, recommended fast model", f">= {e2e['target']:g}x",
                      f"{e2e['ratio']['now']:.1f}x (before {e2e['ratio']['before']:.1f}x)",
                      met(e2e["ratio"]["now"] >= e2e["target"])])
+        ms = e2e["median_ms"]
+        notes.append(f"End to end, before is {e2e['ratio']['before']:.1f}x here, not the 13.5x of the fast-models table "
+                     "above: that run interleaved twelve models with the seed frame by frame (one cache for all of them), "
+                     f"this one three pipelines. What changed, in this run: {ms['before']:.1f} -> {ms['now']:.1f} ms a "
+                     f"frame ({ms['before'] / ms['now']:.2f}x) against the seed's {ms['seed']:.0f} ms.")
     return table(["target", "goal", "measured", ""], rows), notes
 
 
