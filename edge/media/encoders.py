@@ -36,10 +36,11 @@ NO_B_FRAMES_ABOVE = 1280 * 720
 # Recordings on a Pi without a hardware encoder (a Pi 5): the encoder runs beside the pipeline and
 # must keep up with the camera without taking the cores the model needs. Measured here on the shared
 # video (scripts/benchmarks/compositing_recording.py; a Pi 5 core is ~2-3x slower): at 720p superfast
-# takes ~9 CPU ms a frame (~0.7 of a Pi 5 core at 30 fps) at 3.3 Mbit/s; at 1080p superfast takes
-# 21-26 (two Pi cores at 30 fps), ultrafast 13-14 (about one) for ~1.5x the bitrate. Two threads
-# (slices, zerolatency) halve the wall time a frame takes, so a 1080p frame fits a 30 fps camera's
-# 33 ms on a Pi 5; more threads gain nothing on top and may take every core at once.
+# takes ~9 CPU ms a frame (~0.7 of a Pi 5 core at 30 fps) at 3.2 Mbit/s; at 1080p superfast takes
+# ~21 (two Pi 5 cores at 30 fps), ultrafast ~13 (about one) for ~1.5x the bitrate. Two threads
+# (slices of one frame, zerolatency) let a frame use two cores when they are free (1080p ultrafast
+# here: 14 ms in one thread, 9 in two, when the machine was quieter), so a 1080p frame fits a 30 fps
+# camera's 33 ms on a Pi 5; more threads only add slices on a Pi whose other cores run the model.
 X264_RECORD = {"preset": "superfast", "threads": "2"}
 X264_RECORD_LARGE = {"preset": "ultrafast", "threads": "2"}  # above 720p
 OPENCV = "opencv-mp4v"  # not an FFmpeg name: OpenCV's own writer, the fallback without PyAV
