@@ -18,7 +18,7 @@ fi
 full=$(scripts/setup.sh full)
 edge=$(scripts/setup.sh edge)
 graph="$shared/frozen_graphs/deeplabv3_mnv2_dm10_pascal_weightquant.pb"
-models_dir=$("$edge/bin/python" -c "from pibokeh.locations import models_dir; print(models_dir())")
+models_dir=$("$edge/bin/python" -c "from pibokeh.model.locations import models_dir; print(models_dir())")
 wide=mnv2_os16_513x289_int8.tflite    # 16:9 frames (1920x1080, 1280x720, 854x480 video)
 four_three=mnv2_os16_513x385_int8.tflite  # 4:3 frames (640x480 cameras, most photos)
 convert() {  # convert NAME WxH [--eval DIR]: once, into the user data folder (a bare -o name goes there)
@@ -44,6 +44,6 @@ echo "demo: blurring the backgrounds of the sample photos and video into $out/ (
 "$edge/bin/pibokeh" blur "$shared"/voc/*.jpg "$shared"/video/*.mp4 -o "$out" "${models[@]}"
 "$edge/bin/pibokeh" mask "$shared"/voc/*.jpg -o "$out/masks" "${models[@]}" --quiet
 echo "demo: accuracy on the labelled photos"
-"$edge/bin/pibokeh" eval --data "$shared/voc" "${models[@]}" --quiet | sed -n 1,6p
+"$edge/bin/pibokeh" eval --data "$shared/voc" "${models[@]}" --quiet | sed '/^  /,$d'  # up to the per-class lines
 echo "demo: done in $SECONDS s; look at $out/ (blurred photos and video), $out/masks/," \
      "and $models_dir/${wide%.tflite}.png (the accuracy picture)"
