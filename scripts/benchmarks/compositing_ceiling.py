@@ -5,7 +5,8 @@ client reading /stream.mjpg) and a recording running (the real `Recording`, drop
 encoder has no time for, as on a camera), for `seconds` at 1920x1080 and 1280x720.
 
 Measured: frames out per second, the recording's frames per second, what /stats shows per stage, and
-the CPU each thread took per frame it handled (/proc/self/task). The machine's cores are shared with
+the CPU each stage's thread took per frame it handled (/proc/self/task), and the whole process's CPU
+per output frame (getrusage: threads that ended meanwhile included). The machine's cores are shared with
 other jobs while this runs, so the frame rate measured is what the pipeline got of them; the CPU per
 frame says what it would do with the cores to itself: each stage's thread can do 1000 / its CPU ms
 frames a second at most, and all of them together can use every core.
@@ -13,6 +14,7 @@ frames a second at most, and all of them together can use every core.
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import tempfile
 import threading
@@ -52,6 +54,25 @@ class Unthrottled(LiveSource):
         self._video.close()
 
 
+def thread_names() -> dict[int, str]:
+    """Every thread's name by native id: Python's own names where Python made it, else the OS's
+    (FFmpeg names its decoding threads av:h264:df0, ...)."""
+    names = {}
+    for task in os.listdir("/proc/self/task"):
+        try:
+            names[int(task)] = Path(f"/proc/self/task/{task}/comm").read_text().strip()
+        except OSError:
+            continue
+    names.update({t.native_id: t.name for t in threading.enumerate() if t.native_id})
+    return names
+
+
+def process_cpu() -> float:
+    """CPU seconds of the whole process so far, every thread it ever had included."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def thread_cpu() -> dict[int, float]:
     """CPU seconds of every thread of this process, by native thread id."""
     out = {}
@@ -89,12 +110,13 @@ def run(size: tuple[int, int], seconds: float = 15.0, threads: int = 2) -> dict[
         before = thread_cpu()
         engine.start()
         time.sleep(2.0)  # warm-up: the model's first run, the encoder's start
-        cpu0, counts0, t0 = thread_cpu(), _counts(stats, recording, viewer), time.monotonic()
+        cpu0, counts0, t0, all0 = thread_cpu(), _counts(stats, recording, viewer), time.monotonic(), process_cpu()
         time.sleep(seconds)
-        cpu1, counts1, t1 = thread_cpu(), _counts(stats, recording, viewer), time.monotonic()
+        cpu1, counts1, t1, all1 = thread_cpu(), _counts(stats, recording, viewer), time.monotonic(), process_cpu()
         ms = {k: round(v, 2) for k, v in stats.ms.items()}
         stage_ids = {name: t.native_id for name, t in zip(("read", "segment", "compose"), engine._threads)}
         stage_ids["record"] = recording._thread.native_id
+        names = thread_names()
         engine.join(read_timeout=2.0)
         stop.set()
         server.stop()
@@ -108,10 +130,17 @@ def run(size: tuple[int, int], seconds: float = 15.0, threads: int = 2) -> dict[
                "record": done["recorded"]}
     for name, tid in stage_ids.items():
         per_frame[name] = round(1000 * used.get(tid, 0.0) / max(handled[name], 1), 2)
-    others = sum(v for tid, v in used.items() if tid not in stage_ids.values())
-    per_frame["preview, interpreter and other threads"] = round(1000 * others / max(done["frames_out"], 1), 2)
-    total_ms = 1000 * sum(used.values()) / max(done["frames_out"], 1)
-    pipeline = [v for k, v in per_frame.items() if k != "record"]
+    rest = {tid: v for tid, v in used.items() if tid not in stage_ids.values()}
+    preview = [tid for tid in rest if names.get(tid) == "pibokeh-request"]
+    per_frame["preview JPEG (request thread)"] = round(1000 * sum(rest.pop(t) for t in preview) / max(done["viewer"], 1), 2)
+    # everything else, threads that ended meanwhile included (FFmpeg starts new decoding threads each
+    # time the clip starts again): the process's CPU time less the threads named above
+    total = all1 - all0
+    named = sum(v for tid, v in used.items() if tid not in rest)
+    per_frame["decoder's, x264's, the interpreter's and other threads"] = round(
+        1000 * (total - named) / max(done["frames_out"], 1), 2)
+    total_ms = 1000 * total / max(done["frames_out"], 1)
+    pipeline = [per_frame[k] for k in ("read", "segment", "compose", "preview JPEG (request thread)")]
     cores = os.cpu_count() or 1
     return {"size": list(size), "seconds": round(elapsed, 1), "load_average": round(os.getloadavg()[0], 2),
             "fps_out": round(done["frames_out"] / elapsed, 1), "fps_in": round(done["frames_in"] / elapsed, 1),
