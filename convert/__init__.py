@@ -4,3 +4,4 @@ Importing the package itself is light (no TensorFlow), so `pibokeh-convert --hel
 """
 
 MODES = ("float32", "fp16", "dynamic", "int8")  # --quant, from largest to smallest model
+OUTPUTS = ("scores", "labels", "logits")  # --output: what the model's head gives (graph.Cut.kind)

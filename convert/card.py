@@ -37,7 +37,8 @@ def build(model: Path, source: dict[str, Any], cut: Cut, size: int | shapes.Size
         "size_bytes": model.stat().st_size,
         "source": source,
         "cut": {"input": cut.input, "output": cut.output,
-                "upsampling": f"bilinear (align_corners) to {width}x{height} inside the model",
+                "upsampling": f"bilinear (align_corners) to {width}x{height} inside the model" if cut.upsample
+                else "none: logits at the network's resolution (the runtime upsamples the mask)",
                 "argmax_in_model": cut.labels},
         "output_stride": stride,
         "stride_rewrite": None if rewrite is None else {

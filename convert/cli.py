@@ -18,7 +18,7 @@ from pibokeh.progress import Progress
 from pibokeh.quiet import native_stderr_silenced
 from pibokeh.model.registry import sha256_of
 
-from . import MODES, shapes
+from . import MODES, OUTPUTS, shapes
 
 EVAL_CROP_HELP = ("auto: a frame-shaped model (input not square) is judged on the labelled images centre-cropped "
                   "to its aspect, the frames it is made for, and every model it is compared with sees the same "
@@ -85,14 +85,15 @@ def prepare_graph(args: argparse.Namespace, source: Path, entry: Any) -> tuple[A
     graph, folded = graphs.fold_dequantize(graph)
     if folded:
         say(f"folded {folded} Dequantize ops (8-bit stored weights) into float constants")
-    cut = graphs.choose_cut(graph, labels=args.output_kind == "labels",
+    cut = graphs.choose_cut(graph, output=args.output_kind,
                             input_tensor=args.input_tensor or (entry.input_tensor if entry else None),
                             output_tensor=args.output_tensor or (entry.output_tensor if entry else None))
     original = graph
     graph, rewrite = stride.set_output_stride(graph, args.output_stride)
     output_stride = rewrite["model"] if rewrite else None
     shapes.check(args.size, output_stride)
-    say(f"cut {cut.input} -> {cut.output}{' -> ArgMax' if cut.labels else ''} at {shapes.text(args.size)}"
+    head = {"labels": " -> ArgMax", "logits": " (logits, not upsampled)"}.get(cut.kind, "")
+    say(f"cut {cut.input} -> {cut.output}{head} at {shapes.text(args.size)}"
         + (f", output stride {output_stride}" if output_stride else "")
         + (f" (rewritten from {rewrite['graph']})" if rewrite and rewrite["changed"] else ""))
     return graph, cut, rewrite, original
@@ -296,7 +297,7 @@ def convert_parser() -> argparse.ArgumentParser:
         "from models/zoo.json. `pibokeh-convert validate --help` compares two existing models."),
         epilog="example, the recommended model for 16:9 frames, written into the user data folder: "
                "pibokeh-convert deeplabv3_mnv2_dm10_pascal_weightquant.pb -o mnv2_os16_513x289_int8.tflite "
-               "--output-stride 16 --size 513x289 --calib photos/ --eval voc/ (4:3 frames: --size 513x385; "
+               "--output-stride 16 --size 513x289 --output logits --calib photos/ --eval voc/ (4:3 frames: --size 513x385; "
                "the graph's own shape, exact but ~4x slower: leave out --output-stride and --size)")
     p.add_argument("source", metavar="SOURCE")
     p.add_argument("-o", "--out", dest="out", type=model_output, required=True, metavar="OUT.tflite",
@@ -322,9 +323,11 @@ def convert_parser() -> argparse.ArgumentParser:
                    help="8: 65x65 features at 513, the shared graphs' own and most accurate; 16: the network as "
                         "trained, ~0.4x the latency at 513 for ~2 mIoU points, ~0.25x with --size 513x289 "
                         "(docs/CONVERTER.md). Default: the graph's own (imx500: 16)")
-    p.add_argument("--output", "--output-kind", dest="output_kind", choices=("scores", "labels"),
-                   default="scores",
-                   help="scores [1,N,N,21] or labels [1,N,N] (arg-max inside the model). Default: scores")
+    p.add_argument("--output", "--output-kind", dest="output_kind", choices=OUTPUTS, default="scores",
+                   help="scores [1,H,W,21] upsampled to the input size, labels [1,H,W] (their arg-max inside the "
+                        "model), or logits [1,h,w,21] at the network's own resolution (h = H/stride: no upsampling "
+                        "and no arg-max in the model; the runtime upsamples one mask channel, the cheapest head, "
+                        "as scripts/demo.sh converts the recommended models). Default: scores")
     p.add_argument("--io", choices=("uint8", "float"), default="uint8",
                    help="int8 models: uint8 input (raw RGB, default) or float input")
     p.add_argument("--calib", type=Path, metavar="DIR", help="calibration photos for int8 (recursively)")

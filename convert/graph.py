@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from pibokeh.errors import ModelError
 
+from . import OUTPUTS
 from .shapes import Size, hw
 from .tfimport import tf
 
@@ -29,6 +30,14 @@ class Cut:
     input: str
     output: str
     labels: bool  # arg-max inside the model (class ids out) instead of scores
+    # scores upsampled to the input size inside the model; False: the logits at the network's own
+    # resolution (the runtime's mask step upsamples one margin channel instead of 21 score channels)
+    upsample: bool = True
+
+    @property
+    def kind(self) -> str:
+        """One of OUTPUTS."""
+        return "labels" if self.labels else "scores" if self.upsample else "logits"
 
 
 def load_graph(path: str | Path) -> tf.compat.v1.GraphDef:
@@ -74,9 +83,12 @@ def fold_dequantize(graph: tf.compat.v1.GraphDef) -> tuple[tf.compat.v1.GraphDef
     return out, len(dequantize)
 
 
-def choose_cut(graph: tf.compat.v1.GraphDef, labels: bool = False, input_tensor: str | None = None,
+def choose_cut(graph: tf.compat.v1.GraphDef, output: str = "scores", input_tensor: str | None = None,
                output_tensor: str | None = None) -> Cut:
-    """The input and output nodes to convert between: detected from DeepLab's names or given."""
+    """The input and output nodes to convert between: detected from DeepLab's names or given;
+    `output` is one of OUTPUTS."""
+    if output not in OUTPUTS:
+        raise GraphError(f"unknown output {output!r}; choose from {', '.join(OUTPUTS)}")
     names = {n.name for n in graph.node}
 
     def pick(given: str | None, candidates: tuple[str, ...], what: str, flag: str) -> str:
@@ -92,7 +104,8 @@ def choose_cut(graph: tf.compat.v1.GraphDef, labels: bool = False, input_tensor:
                          f"is it a DeepLab graph? name the tensor with {flag}")
 
     return Cut(pick(input_tensor, INPUT_CANDIDATES, "float input after preprocessing", "--input-tensor"),
-               pick(output_tensor, OUTPUT_CANDIDATES, "class scores", "--output-tensor"), labels)
+               pick(output_tensor, OUTPUT_CANDIDATES, "class scores", "--output-tensor"),
+               labels=output == "labels", upsample=output != "logits")
 
 
 # The name of the final upsampling to the input size, so that a recipe can refer to it.
@@ -161,14 +174,14 @@ def fit_image_pooling(graph: tf.compat.v1.GraphDef, cut: Cut, size: int | Size) 
 def concrete_function(graph: tf.compat.v1.GraphDef, cut: Cut, size: int | Size):
     """The graph between the cut points as a TF2 concrete function with a fixed [1,h,w,3] float
     input (`size` is (h, w), or one int for a square): scores upsampled to h x w (align_corners, as
-    DeepLab does), or their arg-max."""
+    DeepLab does), or their arg-max, or (`cut.upsample` False) the scores as the graph gives them."""
     height, width = hw(size)
     graph = fit_image_pooling(graph, cut, (height, width))
 
     def body(x):
         y, = tf.compat.v1.import_graph_def(graph, input_map={f"{cut.input}:0": x},
                                            return_elements=[f"{cut.output}:0"], name="")
-        if y.shape.rank == 4 and tuple(y.shape[1:3]) != (height, width):
+        if cut.upsample and y.shape.rank == 4 and tuple(y.shape[1:3]) != (height, width):
             y = tf.compat.v1.image.resize(y, [height, width], tf.image.ResizeMethod.BILINEAR, align_corners=True,
                                           name=UPSAMPLE)
         if cut.labels and y.shape.rank == 4:

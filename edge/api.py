@@ -169,12 +169,13 @@ def _image(image: np.ndarray | str | os.PathLike) -> np.ndarray:
 
 
 def mask(image: np.ndarray | str | os.PathLike, model: ModelArg = None,
-         classes: Classes = ("person",), *, min_blob: float = MIN_BLOB) -> np.ndarray:
+         classes: Classes = ("person",), exact: bool = False, *, min_blob: float = MIN_BLOB) -> np.ndarray:
     """The binary mask (uint8, 255 on the chosen classes, 0 elsewhere) of an image, at its size:
-    what `pibokeh mask` writes. `image`: a BGR array (gray, BGRA and 16-bit work) or an image file."""
+    what `pibokeh mask` writes. `image`: a BGR array (gray, BGRA and 16-bit work) or an image file;
+    `exact`: the reference's mask step (resize, Gaussian and Otsu at full size) instead of the fast one."""
     models = models_of(model)
-    return process_image(_image(image), Job(models, recipe(classes, labels=models.labels, min_blob=min_blob),
-                                            masks=True))
+    return process_image(_image(image), Job(models, recipe(classes, exact=exact, labels=models.labels,
+                                                   min_blob=min_blob), masks=True))
 
 
 def blur(image: np.ndarray | str | os.PathLike, model: ModelArg = None, classes: Classes = ("person",),

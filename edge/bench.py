@@ -10,9 +10,7 @@ Each stage is the runtime's own function, so the figures are those of `pibokeh b
     blend       }
     encode      images.encode_image as JPEG (what a file or the MJPEG preview gets)
 
-`pibokeh bench --encoders` times the video encoders instead (`time_encoders`): ms per frame for each
-one that opens here, at 640x480 and 1920x1080, through the same `VideoFileSink` that `blur` and
-`camera --record` write with.
+`pibokeh bench --encoders` times the video encoders instead (`bench_encoders`).
 
 Several models and thread counts run one after the other in one process, on the same frames, so
 their figures compare as ratios even on a busy machine.
@@ -289,91 +287,6 @@ def bench(models: Sequence[Path], frames: Frames, recipe: Recipe, count: int, wa
                 on_error(model, str(exc))
                 break
     return runs
-
-
-# ---- video encoders -----------------------------------------------------------------------------
-
-ENCODE_SIZES = ((640, 480), (1920, 1080))
-
-
-def encoder_candidates() -> list[tuple[str, encoders.Encoder, bool, str | None]]:
-    """(label, encoder, as a recording, why it cannot run here or None) for every encoder pibokeh uses."""
-    rows = []
-    for name, live in (("libx264", False), ("libx264", True), ("h264_v4l2m2m", False), ("mpeg4", False),
-                       ("libvpx-vp9", False)):
-        label = encoders.encoder_for(name).describe() + (", recording" if live else "")
-        if name == "libvpx-vp9":
-            label += " with alpha"
-        rows.append((label, encoders.encoder_for(name), live, encoders.why_not(name)))
-    opencv = encoders.Encoder(encoders.OPENCV, browsers=False)  # no "PyAV is missing" warning: it is not
-    rows.append(("opencv-mp4v (OpenCV's MPEG-4 Part 2 writer)", opencv, False, None))
-    return rows
-
-
-def panning_frame(base: np.ndarray, t: int) -> np.ndarray:
-    """Frame t of a slow pan over `base`: motion an encoder must really predict (not a still)."""
-    return np.roll(base, 6 * t, axis=1)
-
-
-def time_encoder(encoder: encoders.Encoder, size: tuple[int, int], count: int, workdir: Path,
-                 live: bool = False, fps: float = 30.0) -> dict[str, Any]:
-    """Encode `count` frames of `size` into a file: wall and CPU ms per frame (the flush included)."""
-    base = synthetic_frame(size, 1)
-    if encoder.alpha:
-        alpha = np.zeros(base.shape[:2], np.uint8)
-        cv2.circle(alpha, (size[0] // 2, size[1] // 2), min(size) // 3, 255, -1)
-        base = np.dstack([base, alpha])
-    path = workdir / f"encode-{encoder.name}-{size[0]}x{size[1]}{encoder.suffix}"
-    wall = cpu = 0.0
-    ticks = iter(range(count + 1))  # a recording's clock, steady at `fps`: the machine's speed is what is timed
-    sink = VideoFileSink(path, fps, size, encoder=encoder, live=live, clock=lambda: next(ticks) / fps)
-    try:
-        for t in range(count):
-            frame = panning_frame(base, t)
-            w0, c0 = time.perf_counter(), time.process_time()
-            sink.write(frame)
-            wall, cpu = wall + time.perf_counter() - w0, cpu + time.process_time() - c0
-        w0, c0 = time.perf_counter(), time.process_time()
-        sink.close()
-        wall, cpu = wall + time.perf_counter() - w0, cpu + time.process_time() - c0
-    except BaseException:
-        sink.abort()
-        raise
-    kbps = path.stat().st_size * 8 / (count / fps) / 1000 if path.exists() else 0.0
-    path.unlink(missing_ok=True)
-    return {"size": list(size), "frames": count, "ms_per_frame": round(1000 * wall / count, 2),
-            "cpu_ms_per_frame": round(1000 * cpu / count, 2), "fps": round(count / wall, 1) if wall else None,
-            "kbps": round(kbps)}
-
-
-def time_encoders(sizes: Sequence[tuple[int, int]], count: int, workdir: Path) -> list[dict[str, Any]]:
-    """Every encoder at every size; one that does not open here is listed with the reason."""
-    rows = []
-    for label, encoder, live, why in encoder_candidates():
-        for size in sizes:
-            row: dict[str, Any] = {"encoder": label, "name": encoder.name, "recording": live}
-            if why:
-                rows.append({**row, "size": list(size), "unavailable": why})
-                continue
-            rows.append({**row, **time_encoder(encoder, size, count, workdir, live)})
-    return rows
-
-
-def format_encoders(result: dict[str, Any]) -> str:
-    h = result["host"]
-    lines = [f"pibokeh bench --encoders: {result['frames']} frames of a panning picture per encoder and size "
-             "(a keyframe a second at 30 fps; CPU ms counts every thread)",
-             f"host: {h['system']} {h['machine']}, {h['cpus']} CPUs, Python {h['python']}, "
-             f"PyAV {result['pyav'] or 'not installed'}, OpenCV {h['opencv']}", "",
-             f"  {'encoder':<58}{'size':>10}{'ms/frame':>10}{'CPU ms':>9}{'fps':>8}{'kbit/s':>9}"]
-    for row in result["encoders"]:
-        size = "x".join(map(str, row["size"]))
-        if "unavailable" in row:
-            lines.append(f"  {row['encoder'][:57]:<58}{size:>10}  {row['unavailable']}")
-            continue
-        lines.append(f"  {row['encoder'][:57]:<58}{size:>10}{row['ms_per_frame']:>10.2f}{row['cpu_ms_per_frame']:>9.2f}"
-                     f"{row['fps'] or 0:>8.1f}{row['kbps']:>9}")
-    return "\n".join(lines)
 
 
 # ---- report -------------------------------------------------------------------------------------

@@ -30,6 +30,10 @@ MASK_SMOOTH_KERNEL = 15
 
 def class_mask(labels: np.ndarray, class_ids: Sequence[int]) -> np.ndarray:
     """255 where the class map holds one of `class_ids`, 0 elsewhere (uint8, same shape)."""
+    if labels.dtype == np.uint8:  # a lookup table: one pass, where isin sorts and searches
+        table = np.zeros(256, np.uint8)
+        table[[i for i in class_ids if 0 <= i < 256]] = 255
+        return cv2.LUT(labels, table)
     return np.where(np.isin(labels, list(class_ids)), 255, 0).astype(np.uint8)
 
 
@@ -101,12 +105,13 @@ def _halvings(shape: tuple[int, ...], kernel: int) -> int:
     return levels
 
 
-def _halve(image: np.ndarray, times: int, binary: bool = False) -> np.ndarray:
-    """`image` halved `times` times (2x2 means); `binary`: a cell is 255 if any pixel under it is set."""
-    for _ in range(times):
+def halve(image: np.ndarray, times: int, binary: bool = False) -> np.ndarray:
+    """`image` halved `times` times (2x2 means); `binary`: a cell is 255 if any pixel under it is set
+    (a lone 255 pixel is still >= 4 after three rounded halvings: a threshold every third one does)."""
+    for level in range(1, times + 1):
         image = cv2.resize(image, (max(1, image.shape[1] // 2), max(1, image.shape[0] // 2)),
                            interpolation=cv2.INTER_AREA)
-        if binary:
+        if binary and (level % 3 == 0 or level == times):
             image = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY)[1]
     return image
 
@@ -124,50 +129,60 @@ def fast_blur(image: np.ndarray, kernel: int = BLUR_KERNEL) -> np.ndarray:
     levels = _halvings(image.shape, kernel)
     if not levels:
         return exact_blur(image, kernel)
-    small = _halve(image, levels)
+    small = halve(image, levels)
     blurred = _small_gaussian(small, kernel, image.shape[1] / small.shape[1])
     return cv2.resize(blurred, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
 
 
-def background_blur(image: np.ndarray, mask: np.ndarray, kernel: int = BLUR_KERNEL) -> np.ndarray:
+Halved = Callable[[int], np.ndarray]  # n -> the image halved n times (a cache shared with the model's input)
+
+
+def background_blur(image: np.ndarray, mask: np.ndarray, kernel: int = BLUR_KERNEL,
+                    out: np.ndarray | None = None, halved: Halved | None = None) -> np.ndarray:
     """The blurred background made from background pixels only, so the foreground cannot bleed.
 
     A normalised (mask-weighted) Gaussian: blur(image * w) / blur(w) with w = 1 outside the mask.
     Where no background pixel is within reach (deep inside the foreground) the original pixels are
     kept; the foreground covers them anyway. The foreground is grown by about 1 % of the frame
-    first: a model's mask usually stops a few pixels short of a person's real edge.
+    first: a model's mask usually stops a few pixels short of a person's real edge. `out`: an array
+    like `image` to write the result into (the small-scale path's one full-size pass); `halved`:
+    where to get `image` halved n times, when someone made that already (`halve` otherwise).
     """
     radius = max(2, round(min(mask.shape[:2]) * 0.01))
     levels = _halvings(image.shape, kernel)
     if levels:
         # Everything at the small scale: a small cell is background only when no foreground pixel
         # lies under it, so no foreground colour enters the weighted sum even through the downscale.
-        small = _halve(image, levels)
+        small = halved(levels) if halved is not None else halve(image, levels)
         scale = image.shape[1] / small.shape[1]
-        grown = _grow(_halve(mask, levels, binary=True), math.ceil(radius / scale))
-        weight = (grown == 0).astype(np.float32)
-        blurred = _small_gaussian(_weighted_stack(small, weight), kernel, scale)
-        return cv2.resize(_normalise(blurred, small), image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-    weight = (_grow(mask, radius) == 0).astype(np.float32)
-    return _normalise(exact_blur(_weighted_stack(image, weight), kernel), image)
+        background = _grow(halve(mask, levels, binary=True), math.ceil(radius / scale)) == 0
+        blurred = _weighted_blur(small, background, lambda x: _small_gaussian(x, kernel, scale))
+        return cv2.resize(blurred, image.shape[1::-1], dst=out, interpolation=cv2.INTER_LINEAR)
+    result = _weighted_blur(image, _grow(mask, radius) == 0, lambda x: exact_blur(x, kernel))
+    if out is None:
+        return result
+    np.copyto(out, result)
+    return out
 
 
 def _grow(mask: np.ndarray, radius: int) -> np.ndarray:
     return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2))
 
 
-def _weighted_stack(image: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """image * w and w as one float32 array, so one blur does both (float32 keeps the precision
-    the division needs)."""
-    planes = cv2.split(image.astype(np.float32)) if image.ndim == 3 else [image.astype(np.float32)]
-    return cv2.merge([cv2.multiply(plane, weight) for plane in planes] + [weight])
-
-
-def _normalise(blurred: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """blur(image * w) / blur(w), or `fallback` where blur(w) vanishes; in `fallback`'s format."""
-    num, den = blurred[..., :-1], blurred[..., -1:]
-    result = np.where(den > 1e-3, num / np.maximum(den, 1e-3), fallback.reshape(num.shape))
-    return _cast(result.reshape(fallback.shape), fallback.dtype)
+def _weighted_blur(image: np.ndarray, weight: np.ndarray, blur: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """blur(image * w) / blur(w) for a boolean weight w, in `image`'s format; `image` itself where
+    blur(w) vanishes (no background within reach). In float32, which keeps the precision the
+    division needs."""
+    kept = cv2.bitwise_and(image, image, mask=weight.view(np.uint8))  # the foreground's pixels zeroed
+    num = blur(kept.astype(np.float32))
+    den = blur(weight.astype(np.float32))
+    empty = (den <= 1e-3).view(np.uint8)
+    den[empty > 0] = 1.0  # divide by 1 there, then take the original pixels
+    result = num / (den if num.ndim == 2 else den[..., None])
+    # non-negative (a weighted mean of pixels): OpenCV's |x| conversion rounds and saturates in one pass
+    result = cv2.convertScaleAbs(result) if image.dtype == np.uint8 else _cast(result, image.dtype)
+    cv2.copyTo(image, empty, result)
+    return result
 
 
 def _cast(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -221,25 +236,42 @@ def alpha_of(mask: np.ndarray, style: Style) -> np.ndarray:
     return feather(mask, style.feather) if style.feather > 1 else mask
 
 
-def background_of(image: np.ndarray, mask: np.ndarray, style: Style) -> np.ndarray | None:
-    """What shows where the mask is 0, in the format of `image`; None for `Transparent`."""
+def background_of(image: np.ndarray, mask: np.ndarray, style: Style, out: np.ndarray | None = None,
+                  halved: Halved | None = None) -> np.ndarray | None:
+    """What shows where the mask is 0, in the format of `image`; None for `Transparent`. `out`: an
+    array like `image` to make it in (no new full-size array); `halved` as in `background_blur`."""
     bg = style.background
     if isinstance(bg, Transparent):
         return None
     if isinstance(bg, Color):
-        return solid(bg.bgr, image)
+        if out is None:
+            return solid(bg.bgr, image)
+        out[...] = solid(bg.bgr, image[:1, :1])  # one pixel, broadcast
+        return out
     if isinstance(bg, Replace):
-        return match_format(cover(bg.image, image.shape[:2]), image)
+        return _into(out, match_format(cover(bg.image, image.shape[:2]), image))
     if isinstance(bg, Lens):  # halo-free too; `exact`: at full resolution
-        return lens_blur(image, mask, bg, style.exact)
+        return _into(out, lens_blur(image, mask, bg, style.exact))
     if style.exact:
-        return exact_blur(image, bg.kernel)
-    return background_blur(image, mask, bg.kernel)
+        if out is None or bg.kernel <= 1:
+            return _into(out, exact_blur(image, bg.kernel))
+        return cv2.GaussianBlur(image, (bg.kernel, bg.kernel), 0, dst=out)
+    return background_blur(image, mask, bg.kernel, out=out, halved=halved)
 
 
-def blend(image: np.ndarray, background: np.ndarray | None, alpha: np.ndarray) -> np.ndarray:
-    """`image` where alpha is 1, `background` where 0, mixed in between (alpha: HxW, uint8 0/255
-    or float 0-1). With no background, the colour channels plus alpha as a 4th channel (BGRA)."""
+def _into(out: np.ndarray | None, array: np.ndarray) -> np.ndarray:
+    if out is None:
+        return array
+    np.copyto(out, array)
+    return out
+
+
+def blend(image: np.ndarray, background: np.ndarray | None, alpha: np.ndarray,
+          out: np.ndarray | None = None) -> np.ndarray:
+    """`image` where alpha is 1, `background` where 0, mixed in between (alpha: HxW, a uint8 mask
+    that is 255 (any non-zero) on the foreground, or float 0-1). With no background, the colour
+    channels plus alpha as a 4th channel (BGRA). `out`: an array like `image` for the result; it may
+    be `background` itself (blended in place: only the foreground is written)."""
     if background is None:
         colour = match_format(image, np.zeros(image.shape[:2] + (3,), image.dtype))
         if alpha.dtype == np.uint8:
@@ -248,12 +280,12 @@ def blend(image: np.ndarray, background: np.ndarray | None, alpha: np.ndarray) -
             opacity = _cast(alpha * np.iinfo(image.dtype).max, image.dtype)
         return np.dstack([colour, opacity])
     if alpha.dtype == np.uint8:  # a binary mask: pick pixels, exactly like the reference
-        out = background.copy()
-        cv2.copyTo(image, (alpha > 127).view(np.uint8), out)
+        out = background.copy() if out is None else _into(out, background) if out is not background else out
+        cv2.copyTo(image, alpha, out)
         return out
     a = alpha if image.ndim == 2 else alpha[..., None]
     mixed = a * image.astype(np.float32) + (1.0 - a) * background.astype(np.float32)
-    return _cast(mixed, image.dtype)
+    return _into(out, _cast(mixed, image.dtype))
 
 
 def _no_lap(stage: str) -> None:
@@ -261,13 +293,17 @@ def _no_lap(stage: str) -> None:
 
 
 def compose(image: np.ndarray, mask: np.ndarray, style: Style = Style(),
-            lap: Callable[[str], None] = _no_lap) -> np.ndarray:
+            lap: Callable[[str], None] = _no_lap, out: np.ndarray | None = None,
+            halved: Halved | None = None) -> np.ndarray:
     """The output frame: the foreground of `image` (where `mask` is 255) over the chosen background,
     i.e. `blend(image, background_of(...), alpha_of(...))`.
 
     `Transparent` returns BGRA (alpha = mask, or the feathered mask); everything else keeps the
     input's channels and bit depth. An input alpha channel passes through untouched. `lap` is called
-    with "background" and then "blend" as each step ends (the chain times them apart).
+    with "background" and then "blend" as each step ends (the chain times them apart). `out`: an
+    array of `image`'s shape and type to make the frame in (the background is drawn into it, then
+    the foreground copied over it: no other full-size array); used where the look allows. `halved`:
+    the image's halvings, when the chain made them for the model's input already.
     """
     if image.ndim == 3 and image.shape[2] == 1:  # OpenCV drops a single channel's axis: keep the caller's shape
         out = compose(image[..., 0], mask, style, lap)
@@ -275,8 +311,10 @@ def compose(image: np.ndarray, mask: np.ndarray, style: Style = Style(),
     if image.ndim == 3 and image.shape[2] == 4 and not isinstance(style.background, Transparent):
         colour = compose(image[..., :3], mask, style, lap)
         return np.dstack([colour, image[..., 3]])
-    background = background_of(image, mask, style)
+    if out is not None and (out.shape != image.shape or out.dtype != image.dtype):
+        out = None
+    background = background_of(image, mask, style, out, halved)
     lap("background")
-    out = blend(image, background, alpha_of(mask, style))
+    out = blend(image, background, alpha_of(mask, style), out=background if out is not None else None)
     lap("blend")
     return out

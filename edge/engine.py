@@ -71,15 +71,22 @@ class Latest:
             self._item, self._fresh = item, True
             self._cond.notify_all()
 
+    def wait_taken(self) -> None:
+        """Wait until the item posted last was taken (or the mailbox closed)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._fresh or self._closed)
+
     def get(self, timeout: float | None = None) -> Any:
         """The newest unread item, or None on timeout or when closed."""
         with self._cond:
             self._cond.wait_for(lambda: self._fresh or self._closed, timeout)
             if not self._fresh:
                 return None
-            self._fresh = False
+            item, self._fresh = self._item, False
+            if item is not END:
+                self._item = None  # not kept alive here once taken: a 1080p frame is 6 MB
             self._cond.notify_all()
-            return self._item
+            return item
 
     def close(self) -> None:
         with self._cond:
@@ -248,6 +255,8 @@ class Engine:
     def _read_loop(self) -> None:
         wait = not self.source.skips_frames
         while not self._stop.is_set():
+            if wait:  # decode the next frame once the last one was taken, not before: one frame less in memory
+                self._frames.wait_taken()
             item = self._read_one()
             if item is None:
                 self._frames.put(END, wait=wait)

@@ -213,5 +213,5 @@ def open_models(args: argparse.Namespace) -> ModelSet:
 
 def recipe_from_args(args: argparse.Namespace, smooth: float = 0.0) -> Recipe:
     """--classes and, where the command has them, the look options, as the chain's recipe."""
-    style = style_from_args(args) if hasattr(args, "background") else Style()
+    style = style_from_args(args) if hasattr(args, "background") else Style(exact=getattr(args, "exact", False))
     return Recipe(api.recipe(args.classes).class_ids, style, smooth, args.min_blob)

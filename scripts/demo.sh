@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Set everything up and run the main job on real sample data:
 #   1. convert Google's DeepLab-v3 MobileNetV2 graph (depth 1.0) into the recommended fast models --
-#      int8, output stride 16, one for 16:9 frames (513x289, with its accuracy report) and one for 4:3
-#      (513x385) -- with their model cards, into the user data folder where `pibokeh` finds them
-#      (once: a second run converts nothing),
+#      int8, output stride 16, the logits head (the mask step upsamples one margin channel), one for
+#      16:9 frames (513x289, with its accuracy report) and one for 4:3 (513x385) -- with their model
+#      cards, into the user data folder where `pibokeh` finds them (once: a second run converts nothing),
 #   2. with the edge runtime (the environment a Pi gets), blur the background behind the people in
 #      the sample photos and the sample video, each input by the model of its aspect, and score the
 #      models on the labelled photos.
@@ -18,7 +18,7 @@ fi
 full=$(scripts/setup.sh full)
 edge=$(scripts/setup.sh edge)
 graph="$shared/frozen_graphs/deeplabv3_mnv2_dm10_pascal_weightquant.pb"
-models_dir=$("$edge/bin/python" -c "from pibokeh.locations import models_dir; print(models_dir())")
+models_dir=$("$edge/bin/python" -c "from pibokeh.model.locations import models_dir; print(models_dir())")
 wide=mnv2_os16_513x289_int8.tflite    # 16:9 frames (1920x1080, 1280x720, 854x480 video)
 four_three=mnv2_os16_513x385_int8.tflite  # 4:3 frames (640x480 cameras, most photos)
 convert() {  # convert NAME WxH [--eval DIR]: once, into the user data folder (a bare -o name goes there)
@@ -28,10 +28,10 @@ convert() {  # convert NAME WxH [--eval DIR]: once, into the user data folder (a
     echo "demo: $models_dir/$name is there already"
     return
   fi
-  echo "demo: converting the depth-1.0 graph to $name (int8, output stride 16, $size; about a minute on 2 cores)"
+  echo "demo: converting the depth-1.0 graph to $name (int8, output stride 16, logits head, $size; about a minute on 2 cores)"
   local start=$SECONDS
   "$full/bin/pibokeh-convert" "$graph" -o "$name" --quant int8 --output-stride 16 --size "$size" \
-    --calib "$shared/calib" "$@"
+    --output logits --calib "$shared/calib" "$@"
   echo "demo: converted $name in $((SECONDS - start)) s"
 }
 convert "$wide" 513x289 --eval "$shared/voc"
@@ -44,6 +44,6 @@ echo "demo: blurring the backgrounds of the sample photos and video into $out/ (
 "$edge/bin/pibokeh" blur "$shared"/voc/*.jpg "$shared"/video/*.mp4 -o "$out" "${models[@]}"
 "$edge/bin/pibokeh" mask "$shared"/voc/*.jpg -o "$out/masks" "${models[@]}" --quiet
 echo "demo: accuracy on the labelled photos"
-"$edge/bin/pibokeh" eval --data "$shared/voc" "${models[@]}" --quiet | sed -n 1,6p
+"$edge/bin/pibokeh" eval --data "$shared/voc" "${models[@]}" --quiet | sed '/^  /,$d'  # up to the per-class lines
 echo "demo: done in $SECONDS s; look at $out/ (blurred photos and video), $out/masks/," \
      "and $models_dir/${wide%.tflite}.png (the accuracy picture)"

@@ -23,6 +23,7 @@ VIDEO = SHARED / "video" / "person_handwave_854x480.mp4"
 TINY = ROOT / "tests" / "models" / "tiny_float.tflite"          # float32 input, scores, with a card
 TINY_LABELS = ROOT / "tests" / "models" / "tiny_labels.tflite"  # uint8 input, labels, no card (Coral-like)
 TINY_WIDE = ROOT / "tests" / "models" / "tiny_wide.tflite"      # float32 input 129x73 (16:9), with a card
+TINY_LOGITS = ROOT / "tests" / "models" / "tiny_logits.tflite"  # tiny_wide with the logits head [1,37,65,21]
 
 
 def need(path: Path) -> Path:

@@ -8,21 +8,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import thermal
+from .. import bench_encoders, thermal
 from ..bench import (
     DEFAULT_SIZE,
-    ENCODE_SIZES,
     bench,
     describe_style,
-    format_encoders,
     format_report,
     heat,
     host,
     peak_rss_mb,
     prepare_frames,
-    time_encoders,
 )
-from ..media import encoders
+from ..errors import InputError
 from ..model.search import resolve_models
 from ..options import (
     add_model_options,
@@ -33,6 +30,15 @@ from ..options import (
     recipe_from_args,
     thread_count,
 )
+
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
+def preset_name(text: str) -> str:
+    if text not in X264_PRESETS:
+        raise argparse.ArgumentTypeError(f"expected libx264 presets ({', '.join(X264_PRESETS)}), got {text!r}")
+    return text
 
 
 def thread_list(text: str) -> list[int]:
@@ -55,7 +61,8 @@ def register(sub: Any) -> None:
                    help="a .tflite file, registry name or folder of converted models; repeat to compare models "
                         "(default: the default model)")
     p.add_argument("--threads", type=thread_list, metavar="N[,N...]",
-                   help="interpreter threads, a comma list to compare, e.g. 1,2,4 (default: CPU cores, at most 4)")
+                   help="interpreter threads, a comma list to compare, e.g. 1,2,4 (default: CPU cores, at most 4); "
+                        "with --encoders: libx264's threads")
     p.add_argument("--input", "-i", nargs="+", metavar="PATH", default=[],
                    help="images, folders or one video to take frames from (default: synthetic frames)")
     p.add_argument("--size", type=frame_size, metavar="WxH",
@@ -68,7 +75,11 @@ def register(sub: Any) -> None:
                    help="untimed frames first, per model and thread count (default: 1)")
     p.add_argument("--encoders", action="store_true",
                    help="time the video encoders (H.264, MPEG-4, VP9 with alpha, OpenCV) instead of the pipeline; "
-                        "needs no model")
+                        "needs no model. With --input VIDEO its frames are encoded (honest bitrates) instead of a "
+                        "synthetic pan; with --presets and/or --threads, libx264 recordings at each preset and "
+                        "thread count (what --codec auto's recording settings were chosen from)")
+    p.add_argument("--presets", type=lambda text: [preset_name(p) for p in text.split(",")], metavar="P[,P...]",
+                   help="--encoders: libx264 presets to compare, e.g. ultrafast,superfast,veryfast")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.set_defaults(func=cmd_bench)
 
@@ -107,10 +118,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_encoders(args: argparse.Namespace) -> int:
     """`pibokeh bench --encoders`: what writing video costs per frame, encoder by encoder."""
     frames = args.frames or 60
-    sizes = [args.size] if args.size else list(ENCODE_SIZES)
+    sizes = [args.size] if args.size else list(bench_encoders.ENCODE_SIZES)
+    if len(args.input) > 1:
+        raise InputError("--encoders takes one video as --input")
+    video = Path(args.input[0]) if args.input else None
     with tempfile.TemporaryDirectory(prefix="pibokeh-bench-") as tmp:
-        rows = time_encoders(sizes, frames, Path(tmp))
-    result = {"host": host(), "pyav": encoders.pyav_version(), "frames": frames, "encoders": rows,
-              "default": encoders.choose().name, "peak_rss_mb": round(peak_rss_mb(), 1)}
-    print(json.dumps(result) if args.json else format_encoders(result))
+        result = bench_encoders.run(sizes, frames, Path(tmp), args.presets or (), args.threads or (), video)
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    print(json.dumps(result) if args.json else bench_encoders.format_encoders(result))
     return 0

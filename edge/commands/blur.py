@@ -30,6 +30,10 @@ def register(sub: Any) -> None:
             add_style_options(p)
         else:
             add_classes(p, "of the mask")
+            p.add_argument("--exact", action="store_true",
+                           help="the reference's mask step: class mask resized to the frame, Gaussian 15x15 and "
+                                "Otsu at full size (default: the same steps at the model's resolution and one "
+                                "upscale, >= 99.5 %% of pixels equal, several times faster)")
         video = p.add_argument_group("video outputs")
         video.add_argument("--codec", choices=encoders.CODECS, metavar="C",
                            help="video encoder: auto (default: the Pi 4's hardware H.264 encoder if it opens, "

@@ -26,12 +26,23 @@ AVError: type[Exception] = av.FFmpegError if av is not None else OSError
 CODECS = ("auto", "libx264", "h264_v4l2m2m", "mpeg4", "libvpx-vp9")
 RECORD_CODECS = CODECS[:4]  # a recording is fragmented MP4: no WebM
 H264 = ("h264_v4l2m2m", "libx264")  # the order `auto` tries them in
-# superfast: measured here (CPU ms a frame, one core): 720p ultrafast 13-15, superfast 15-21,
-# veryfast 23-30, medium 74-78; 1080p 25-27, 40-50, 63-77, 152-163. A Pi 4 core is 4-6x slower, so
-# 720p superfast is ~75-125 ms a frame there: a recording at the model's rate (5-15 fps) takes about
-# one of the four cores, next to inference. ultrafast saves little more CPU for ~1.7x the bitrate;
-# veryfast costs ~1.5x the CPU for ~20-30 % smaller files. See the README's table.
+# Files: superfast (measured here, CPU ms a frame: 720p ultrafast 13-15, superfast 15-21, veryfast
+# 23-30, medium 74-78; 1080p 25-27, 40-50, 63-77, 152-163): ultrafast saves little more CPU for ~1.7x
+# the bitrate, veryfast costs ~1.5x the CPU for ~20-30 % smaller files. Above 720p without B-frames:
+# x264 keeps three more frames for them, ~60 MB at 1080p (a quarter of what a 512 MB Pi has for the
+# whole job), for files ~20 % smaller.
 X264_PRESET = "superfast"
+NO_B_FRAMES_ABOVE = 1280 * 720
+# Recordings on a Pi without a hardware encoder (a Pi 5): the encoder runs beside the pipeline and
+# must keep up with the camera without taking the cores the model needs. Measured here on the shared
+# video (scripts/benchmarks/compositing_recording.py; a Pi 5 core is ~2-3x slower): at 720p superfast
+# takes ~9 CPU ms a frame (~0.7 of a Pi 5 core at 30 fps) at 3.2 Mbit/s; at 1080p superfast takes
+# ~21 (two Pi 5 cores at 30 fps), ultrafast ~13 (about one) for ~1.5x the bitrate. Two threads
+# (slices of one frame, zerolatency) let a frame use two cores when they are free (1080p ultrafast
+# here: 14 ms in one thread, 9 in two, when the machine was quieter), so a 1080p frame fits a 30 fps
+# camera's 33 ms on a Pi 5; more threads only add slices on a Pi whose other cores run the model.
+X264_RECORD = {"preset": "superfast", "threads": "2"}
+X264_RECORD_LARGE = {"preset": "ultrafast", "threads": "2"}  # above 720p
 OPENCV = "opencv-mp4v"  # not an FFmpeg name: OpenCV's own writer, the fallback without PyAV
 NO_BROWSER = ("the file will not play in web browsers (MPEG-4 Part 2); install PyAV for H.264: "
               "pip install av")
@@ -46,6 +57,7 @@ class Encoder:
     pix_fmt: str = "yuv420p"
     options: dict[str, str] = field(default_factory=dict)
     live_options: dict[str, str] = field(default_factory=dict)  # added for recordings
+    large_live_options: dict[str, str] = field(default_factory=dict)  # added for recordings above 720p
     browsers: bool = True        # whether web browsers play the result
     warning: str | None = None   # one line to show the user when this is used
 
@@ -53,10 +65,20 @@ class Encoder:
     def alpha(self) -> bool:
         return self.pix_fmt == "yuva420p"
 
-    def describe(self) -> str:
+    def options_for(self, size: tuple[int, int], live: bool = False) -> dict[str, str]:
+        """The encoder's options for frames of `size` (w, h), as a file or a recording (`live`)."""
+        large = size[0] * size[1] > NO_B_FRAMES_ABOVE
+        if live:
+            return {**self.options, **self.live_options, **(self.large_live_options if large else {})}
+        if self.name == "libx264" and large:
+            return {**self.options, "bf": "0"}
+        return dict(self.options)
+
+    def describe(self, live: bool = False, size: tuple[int, int] = (640, 480)) -> str:
         kind = {"libx264": "H.264", "h264_v4l2m2m": "H.264, hardware", "mpeg4": "MPEG-4 Part 2",
                 "libvpx-vp9": "VP9", OPENCV: "MPEG-4 Part 2 via OpenCV"}.get(self.name, self.name)
-        preset = f", preset {self.options['preset']}" if "preset" in self.options else ""
+        options = self.options_for(size, live)
+        preset = f", preset {options['preset']}" if "preset" in options else ""
         return f"{self.name} ({kind}{preset}, {'WebM' if self.format == 'webm' else 'MP4'})"
 
 
@@ -65,7 +87,8 @@ def encoder_for(name: str) -> Encoder:
     if name == "libx264":
         # gop is set from the frame rate when the stream opens; zerolatency for recordings: no
         # look-ahead, so every frame is in the file as soon as it is encoded (crash safety).
-        return Encoder(name, options={"preset": X264_PRESET}, live_options={"tune": "zerolatency"})
+        return Encoder(name, options={"preset": X264_PRESET}, live_options={"tune": "zerolatency", **X264_RECORD},
+                       large_live_options=X264_RECORD_LARGE)
     if name == "h264_v4l2m2m":
         return Encoder(name)
     if name == "libvpx-vp9":

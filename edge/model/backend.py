@@ -8,6 +8,12 @@ per-frame chain calls three steps, timed apart:
     raw = backend.infer(rgb)              # the model: class ids (uint8) at the model's resolution
     labels = backend.crop(raw, valid)     # the letterbox padding cut off
 
+A backend whose `output_kind` is "logits" (a TFLite model converted with `--output logits`) returns
+from `infer` the float class scores at the network's own resolution (h x w x classes) instead: the
+`crop` wraps them with where the picture lies in them (`masks.Scores`), the chain's mask step makes
+the frame's mask from them directly (`masks.scores_mask`), and `segment` and `classes` still give
+class ids. Every other backend returns class ids.
+
 A runner whose network sits on the image sensor (the AI Camera) sets `on_sensor` and reads the
 class map from a frame's metadata instead (`from_metadata`); the chain then skips the first two
 steps. Adding a backend is a subclass that sets the attributes in `__init__` and implements `infer`
@@ -22,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..masks import Scores
 from .labels import LABELS
 from .preprocess import aspect_matches, crop_valid, fit_input
 
@@ -34,7 +41,8 @@ class Backend:
     backend: str = "?"            # what runs it: "ai_edge_litert", "tflite_runtime", "edgetpu", ...
     family: str = "?"             # what kind of model it is, for people
     input_size: tuple[int, int] = (513, 513)  # (height, width) of the model's input
-    output_kind: str = "labels"   # "labels" (class ids) or "scores" (per-class, arg-max taken)
+    output_kind: str = "labels"   # "labels" (class ids), "scores" (per-class, arg-max taken) or "logits"
+                                  # (per-class at the network's resolution, handed to the mask step)
     labels: tuple[str, ...] = LABELS
     threads: int | None = None    # CPU threads it uses; None where the work is not on the CPU
     card: dict[str, Any] | None = None
@@ -71,11 +79,15 @@ class Backend:
         return fit_input(frame_bgr, self.input_size)
 
     def infer(self, rgb: np.ndarray) -> np.ndarray:
-        """Class ids (uint8, the model's output resolution) of an RGB image of `input_size`."""
+        """Class ids (uint8, the model's output resolution) of an RGB image of `input_size` (for a
+        "logits" output kind: float32 class scores, h x w x classes)."""
         raise NotImplementedError
 
-    def crop(self, raw: np.ndarray, valid: tuple[int, int]) -> np.ndarray:
-        """The class map without the letterbox padding."""
+    def crop(self, raw: np.ndarray, valid: tuple[int, int]) -> np.ndarray | Scores:
+        """The class map without the letterbox padding; scores (a logits head's) as `Scores`, which
+        know where the picture lies in them."""
+        if raw.ndim == 3:
+            return Scores(raw, tuple(self.input_size), tuple(valid))
         return crop_valid(raw, valid, self.input_size)
 
     def from_metadata(self, metadata: Any, frame_size: tuple[int, int]) -> np.ndarray:
@@ -85,9 +97,11 @@ class Backend:
     # ---- conveniences built on the steps ----
 
     def segment(self, frame_bgr: np.ndarray) -> np.ndarray:
-        """Class map (uint8) of a BGR frame at the model's resolution, letterbox padding removed."""
+        """Class map (uint8) of a BGR frame at the model's resolution, letterbox padding removed
+        (for a logits head: the arg-max of its scores upsampled to the input size)."""
         rgb, valid = self.prepare(frame_bgr)
-        return self.crop(self.infer(rgb), valid)
+        out = self.crop(self.infer(rgb), valid)
+        return out.labels() if isinstance(out, Scores) else out
 
     def classes(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Class map (uint8) at the frame's own size (nearest neighbour), e.g. for evaluation."""

@@ -64,7 +64,7 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "properties": {
                 "name": _TEXT,
-                "kind": {"enum": ["scores", "labels"]},
+                "kind": {"enum": ["scores", "labels", "logits"]},
                 "dtype": {"type": "string", "maxLength": 20},
                 "shape": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 8},
             },

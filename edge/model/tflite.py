@@ -4,7 +4,8 @@ A `TFLiteBackend` wraps one interpreter. What a model needs (input size, dtype, 
 output kind) comes from its sidecar card `<model>.json` when the converter wrote one, and from the
 tensor details otherwise, so the three DeepLab families of the design all run:
 
-    converted here      card says: float or int8 input, scores [1,H,W,21] or labels [1,H,W]
+    converted here      card says: float or int8 input, scores [1,H,W,21], labels [1,H,W] or
+                        logits [1,h,w,21] at the network's resolution (handed to the mask step)
     Coral int8          uint8 [1,513,513,3] raw RGB          -> ArgMax labels [1,513,513]
     257 float (gpu)     float32 [1,257,257,3] (x-127.5)/127.5 -> scores [1,257,257,21]
 """
@@ -25,7 +26,7 @@ from .card import MEAN, STD, read_card
 from .compute import Compute, graph_compute
 from .interpreters import default_threads, interpreter_class
 from .labels import LABELS
-from .preprocess import InputSpec, quantized_input_lut, to_input, to_labels
+from .preprocess import InputSpec, output_kind, quantized_input_lut, to_input, to_labels, to_scores
 
 def _check_tflite_file(path: Path) -> None:
     if not path.exists():
@@ -119,7 +120,8 @@ class TFLiteBackend(Backend):
             raise ModelError(f"{self.path}: not a usable model (damaged tensor names)") from None
         self.spec = self._input_spec()
         self.input_size = (self.spec.height, self.spec.width)
-        self.output_kind = "scores" if len(self._output["shape"]) == 4 else "labels"
+        card_output = (self.card or {}).get("output") or {}
+        self.output_kind = output_kind(tuple(self._output["shape"]), self.input_size, card_output.get("kind"))
         self.labels: tuple[str, ...] = tuple((self.card or {}).get("labels") or LABELS)
         self.family = self._family()
 
@@ -173,7 +175,7 @@ class TFLiteBackend(Backend):
 
     @property
     def num_classes(self) -> int:
-        return int(self._output["shape"][3]) if self.output_kind == "scores" else len(self.labels)
+        return int(self._output["shape"][3]) if self.output_kind != "labels" else len(self.labels)
 
     @functools.cached_property
     def compute(self) -> Compute | None:
@@ -196,13 +198,17 @@ class TFLiteBackend(Backend):
         return {**super().describe(), "input": tensor(self._input), "output": tensor(self._output)}
 
     def infer(self, rgb: np.ndarray) -> np.ndarray:
-        """Raw class map (uint8) for an RGB image already of the model's input size."""
+        """Raw class map (uint8) for an RGB image already of the model's input size; for a logits
+        head, the float scores (h x w x C) at the network's resolution."""
         try:
             self.interpreter.set_tensor(self._input["index"], to_input(rgb, self.spec))
             self.interpreter.invoke()
             # a view into the interpreter's memory, not a copy: a float scores output is 22 MB at 513
-            # (to_labels makes a new, small array, so nothing keeps the view past the next invoke)
-            return to_labels(self.interpreter.tensor(self._output["index"])())
+            # (to_labels and to_scores make new arrays, so nothing keeps the view past the next invoke)
+            output = self.interpreter.tensor(self._output["index"])()
+            if self.output_kind == "logits":
+                return to_scores(output, self._output.get("quantization", (0.0, 0)))
+            return to_labels(output)
         except (RuntimeError, ValueError) as exc:  # a damaged model that loads but cannot run
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{self.path}: the interpreter cannot run it ({first})") from None

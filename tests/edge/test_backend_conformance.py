@@ -20,7 +20,7 @@ from pibokeh.model import PERSON, Backend, open_model
 
 import tempfile
 
-from tests.conftest import CORAL, FLOAT257, TINY, TINY_LABELS, TINY_WIDE, need
+from tests.conftest import CORAL, FLOAT257, TINY, TINY_LABELS, TINY_LOGITS, TINY_WIDE, need
 from tests.fakes.backends import RedBackend, fake_hailo, fake_imx500
 from tests.helpers import red_square
 
@@ -30,6 +30,7 @@ BACKENDS: dict[str, Factory] = {
     "tflite-tiny-float": lambda threads: open_model(TINY, threads=threads),
     "tflite-tiny-labels": lambda threads: open_model(TINY_LABELS, threads=threads),
     "tflite-tiny-wide": lambda threads: open_model(TINY_WIDE, threads=threads),
+    "tflite-tiny-logits": lambda threads: open_model(TINY_LOGITS, threads=threads),  # scores to the mask step
     "tflite-coral": lambda threads: open_model(need(CORAL), threads=threads),
     "tflite-float257": lambda threads: open_model(need(FLOAT257), threads=threads),
     "fake-red": lambda threads: RedBackend(threads=threads),
@@ -41,8 +42,8 @@ BACKENDS: dict[str, Factory] = {
     "hailo-fake-coral-513": lambda threads: fake_hailo(_folder("hailo513"), need(CORAL)),
 }
 # backends that find the red square (the tiny models and the fakes were made to)
-KNOWS_RED = {"tflite-tiny-float", "tflite-tiny-labels", "tflite-tiny-wide", "fake-red", "fake-red-wide",
-             "imx500-fake-tiny-wide", "imx500-fake-tiny-square", "hailo-fake-tiny"}
+KNOWS_RED = {"tflite-tiny-float", "tflite-tiny-labels", "tflite-tiny-wide", "tflite-tiny-logits", "fake-red",
+             "fake-red-wide", "imx500-fake-tiny-wide", "imx500-fake-tiny-square", "hailo-fake-tiny"}
 FRAMES = {"4:3": (120, 160), "16:9": (90, 160), "portrait": (160, 90), "square": (100, 100), "tiny": (9, 17)}
 
 

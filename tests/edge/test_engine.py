@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 
 import cv2
 import numpy as np
@@ -16,7 +17,7 @@ from pibokeh.chain import Recipe
 from pibokeh.core import binarize, smooth_mask
 from pibokeh.engine import END, Engine, Latest, Settings, ThreadedSink
 from pibokeh.errors import InputError, OutputError
-from pibokeh.media.frames import FrameSink
+from pibokeh.media.frames import FrameSink, FrameSource
 from pibokeh.media.video import VideoFileSink
 from pibokeh.model import open_model
 from pibokeh.styles import Color, Style
@@ -88,6 +89,62 @@ def test_latest_get_wakes_on_close():
     box = Latest()
     threading.Timer(0.05, box.close).start()
     assert box.get(5.0) is None
+
+
+def test_latest_lets_go_of_an_item_once_it_is_taken():
+    box = Latest()
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    gone = weakref.ref(frame)
+    box.put(frame)
+    del frame
+    taken = box.get(0)
+    assert taken is not None
+    del taken
+    assert gone() is None  # nothing in the mailbox keeps 6 MB alive
+
+
+class Counted(FrameSource):
+    """A file-like source (it waits for the pipeline) of `frames` frames that counts how many of the
+    frames it made are still alive each time it makes one."""
+    skips_frames = False
+
+    def __init__(self, frames: int):
+        self.frames, self.count, self.alive, self.most_alive = frames, 0, 0, 0
+
+    def _gone(self) -> None:
+        self.alive -= 1
+
+    def read(self):
+        if self.count >= self.frames:
+            return None
+        self.count += 1
+        frame = np.full((90, 160, 3), self.count % 200, np.uint8)
+        self.alive += 1
+        self.most_alive = max(self.most_alive, self.alive)
+        weakref.finalize(frame, self._gone)
+        return frame
+
+
+def test_frames_in_flight_are_bounded_whatever_the_length(segmenter):
+    """Every frame of a long input is processed, and at most five are alive at once (one being read,
+    one per mailbox and stage): the memory of `pibokeh blur` does not grow with the video's length."""
+    source, slow = Counted(300), Collect(delay=0.002)
+    slow.frames = _Counter()
+    sink = ThreadedSink(slow)
+    engine = run(Engine(source, segmenter, [sink]))
+    sink.close()
+    assert engine.failure is None and source.count == 300 and slow.frames.count == 300
+    assert source.most_alive <= 5, source.most_alive
+
+
+class _Counter:
+    """Counts what is appended to it, keeping none of it."""
+
+    def __init__(self):
+        self.count = 0
+
+    def append(self, item) -> None:
+        self.count += 1
 
 
 def test_smoothing_stops_a_flickering_edge():

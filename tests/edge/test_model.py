@@ -50,17 +50,23 @@ def reference_mask(model_path, bgr: np.ndarray, classes: list[int]) -> np.ndarra
 
 @pytest.mark.parametrize("model", FAMILIES, ids=lambda p: p.stem)
 def test_mask_command_equals_the_plain_reference(model, tmp_path, pibokeh):
+    """--exact is the reference's mask step to the pixel; the default (the same steps at the model's
+    resolution, one upscale) agrees with it on >= 99.5 % of every image's pixels."""
     need(model)
     images = sorted(need(VOC).glob("voc2012_*.jpg"))[:4] + sorted(VOC.glob("vainf_*.jpg"))[:2]
-    out = tmp_path / "masks"
-    pibokeh("mask", *images, "-o", out, "--model", model, "--threads", "2", "--classes", "person,car",
-            check=True)
-    for image in images:
-        got = cv2.imread(str(out / f"{image.stem}.png"), cv2.IMREAD_UNCHANGED)
-        expected = reference_mask(model, cv2.imread(str(image)), [15, 7])
-        assert got.ndim == 2 and got.shape == expected.shape
-        assert set(np.unique(got)) <= {0, 255}
-        assert np.array_equal(got, expected), f"{image.name}: {np.mean(got != expected):.4%} differ"
+    for flags in (["--exact"], []):
+        out = tmp_path / f"masks{len(flags)}"
+        pibokeh("mask", *images, "-o", out, "--model", model, "--threads", "2", "--classes", "person,car",
+                *flags, check=True)
+        for image in images:
+            got = cv2.imread(str(out / f"{image.stem}.png"), cv2.IMREAD_UNCHANGED)
+            expected = reference_mask(model, cv2.imread(str(image)), [15, 7])
+            assert got.ndim == 2 and got.shape == expected.shape
+            assert set(np.unique(got)) <= {0, 255}
+            if flags:
+                assert np.array_equal(got, expected), f"{image.name}: {np.mean(got != expected):.4%} differ"
+            else:
+                assert np.mean(got == expected) >= 0.995, f"{image.name}: {np.mean(got != expected):.4%} differ"
 
 
 @pytest.mark.parametrize("model,miou,person", [(CORAL, 0.60, 0.80), (FLOAT257, 0.47, 0.70)],
@@ -238,7 +244,7 @@ def test_a_frame_shaped_model_gets_the_whole_frame_like_the_plain_steps(tmp_path
         images.append(tmp_path / f"wide{i}.png")
         cv2.imwrite(str(images[-1]), scene(size, 3 * i)[0])
     out = tmp_path / "masks"
-    pibokeh("mask", *images, "-o", out, "--model", TINY_WIDE, check=True)
+    pibokeh("mask", *images, "-o", out, "--model", TINY_WIDE, "--exact", check=True)
     for image in images:
         got = cv2.imread(str(out / image.name), cv2.IMREAD_UNCHANGED)
         expected = plain_unpadded_mask(TINY_WIDE, cv2.imread(str(image)), [15])

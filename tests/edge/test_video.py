@@ -180,6 +180,32 @@ def test_encoder_choice():
     assert encoders.choose(alpha=True).suffix == ".webm" and encoders.choose("mpeg4").browsers is False
 
 
+def test_x264_settings_follow_the_frame_size_and_the_kind_of_output():
+    x264 = encoders.encoder_for("libx264")
+    assert x264.options_for((1280, 720)) == {"preset": encoders.X264_PRESET}  # files up to 720p: as they were
+    assert x264.options_for((1920, 1080)) == {"preset": encoders.X264_PRESET, "bf": "0"}  # no B-frames above
+    small, large = x264.options_for((1280, 720), live=True), x264.options_for((1920, 1080), live=True)
+    assert small == {"preset": "superfast", "tune": "zerolatency", "threads": "2"}
+    assert large == {"preset": "ultrafast", "tune": "zerolatency", "threads": "2"}
+    assert encoders.encoder_for("h264_v4l2m2m").options_for((1920, 1080), live=True) == {}
+
+
+def _frame_types(path) -> set[str]:
+    import av
+    with av.open(str(path)) as container:
+        return {av.video.frame.PictureType(frame.pict_type).name for frame in container.decode(container.streams.video[0])}
+
+
+@pytest.mark.parametrize("size, b_frames", [((640, 360), True), ((1920, 1080), False)])
+def test_a_file_above_720p_is_written_without_b_frames(tmp_path, size, b_frames):
+    """What the options say is what the file holds (x264 keeps three more frames for B-frames:
+    ~60 MB at 1080p)."""
+    with VideoFileSink(tmp_path / "out.mp4", 30, size) as sink:
+        for t in range(24):
+            sink.write(scene(size, 4 * t)[0])
+    assert ("B" in _frame_types(tmp_path / "out.mp4")) is b_frames
+
+
 def test_an_unwritable_folder_is_one_clear_error(tmp_path):
     with pytest.raises(OutputError, match="cannot write here"):
         VideoFileSink(tmp_path / "missing" / "x.mp4", 25, (64, 48))

@@ -171,6 +171,19 @@ def test_bench_times_every_encoder(pibokeh):
     assert "libx264 (H.264, preset" in table and "ms/frame" in table and "does not open here" in table
 
 
+def test_bench_times_x264_recordings_by_preset_and_threads(pibokeh, clip):
+    """The table --codec auto's recording settings were chosen from, on a real clip's frames."""
+    result = json.loads(pibokeh("bench", "--encoders", "--presets", "ultrafast,superfast", "--threads", "1,2",
+                                "--frames", "6", "--size", "320x240", "--input", clip, "--json", check=True).stdout)
+    labels = [row["encoder"] for row in result["encoders"]]
+    assert labels == ["libx264 recording, ultrafast, 1 thread", "libx264 recording, ultrafast, 2 threads",
+                      "libx264 recording, superfast, 1 thread", "libx264 recording, superfast, 2 threads"]
+    assert all(row["recording"] and row["ms_per_frame"] > 0 and row["kbps"] > 0 for row in result["encoders"])
+    assert result["input"] == str(clip)
+    proc = pibokeh("bench", "--encoders", "--presets", "ultrafast,warp9")
+    assert proc.returncode == 2 and "warp9" in error_line(proc.stderr) and "Traceback" not in proc.stderr
+
+
 def test_copied_input_is_never_the_output(tmp_path, pibokeh, clip):
     shutil.copy(clip, tmp_path / "scene.mp4")
     proc = pibokeh("blur", tmp_path / "scene.mp4", "-o", tmp_path, "--model", TINY)

@@ -63,6 +63,28 @@ def test_labels_output_and_uint8_input(tiny_pb, photos, tmp_path, convert, edge_
     assert info["input"]["dtype"] == "uint8"
 
 
+def test_logits_output_stops_at_the_network_and_makes_the_same_mask(tiny_pb, photos, tmp_path, convert, edge_python):
+    """--output logits: no upsampling and no arg-max in the model; the card and the runtime say so, and
+    the edge runtime makes the mask from the scores (its margin, upsampled once) close to the scores
+    head's."""
+    logits, scores = tmp_path / "logits.tflite", tmp_path / "scores.tflite"
+    for out, head in ((logits, "logits"), (scores, "scores")):
+        proc = convert(tiny_pb, "-o", out, "--quant", "int8", "--calib", photos, "--size", "257", "--output", head, "-q")
+        assert proc.returncode == 0, proc.stderr
+    card = json.loads(logits.with_suffix(".json").read_text())
+    assert card["output"]["kind"] == "logits" and card["cut"]["upsampling"].startswith("none")
+    info = json.loads(run_tool("pibokeh", "info", "--model", logits, "--json", python=edge_python).stdout)
+    assert info["output_kind"] == "logits" and info["output"]["shape"][1] < 257 and info["output"]["shape"][3] == 21
+    image, truth = red_square((150, 200))
+    cv2.imwrite(str(tmp_path / "red.png"), image)
+    for model in (logits, scores):
+        proc = run_tool("pibokeh", "mask", tmp_path / "red.png", "-o", tmp_path / model.stem, "--model", model,
+                        python=edge_python)
+        assert proc.returncode == 0, proc.stderr
+    a, b = (cv2.imread(str(tmp_path / m.stem / "red.png"), cv2.IMREAD_UNCHANGED) for m in (logits, scores))
+    assert iou(a, truth) > 0.85 and (a == b).mean() > 0.97
+
+
 def test_eval_writes_the_report_into_the_card_and_a_picture(tiny_pb, photos, tmp_path, convert):
     out = tmp_path / "checked.tflite"
     proc = convert(tiny_pb, "-o", out, "--quant", "int8", "--calib", photos, "--eval", photos, "--size", "257", "-q")

@@ -12,7 +12,7 @@ import numpy as np
 import pibokeh.convert
 import pytest
 
-from tests.conftest import TINY, TINY_LABELS, TINY_WIDE
+from tests.conftest import TINY, TINY_LABELS, TINY_LOGITS, TINY_WIDE
 from tests.full.conftest import HOME, run_tool
 from tests.helpers import one_line_error, scene
 
@@ -53,7 +53,7 @@ def test_the_committed_tiny_models_come_out_of_their_script(tmp_path):
     from tests.models import make_tiny_models
     made = make_tiny_models.main(tmp_path)
     from pibokeh.model import open_model
-    for committed in (TINY, TINY_LABELS, TINY_WIDE):
+    for committed in (TINY, TINY_LABELS, TINY_WIDE, TINY_LOGITS):
         fresh = tmp_path / committed.name
         assert fresh in made
         old, new = open_model(committed, threads=1), open_model(fresh, threads=1)
@@ -62,5 +62,5 @@ def test_the_committed_tiny_models_come_out_of_their_script(tmp_path):
             image = scene((320, 240), 4 * t)[0]
             agreement = np.mean(old.segment(image) == new.segment(image))
             assert agreement > 0.99, (committed.name, agreement)
-    for card in (TINY.with_suffix(".json"), TINY_WIDE.with_suffix(".json")):
+    for card in (TINY.with_suffix(".json"), TINY_WIDE.with_suffix(".json"), TINY_LOGITS.with_suffix(".json")):
         assert json.loads((tmp_path / card.name).read_text()) == json.loads(card.read_text())

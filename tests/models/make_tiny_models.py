@@ -6,7 +6,9 @@ with this repository's own converter, so that the runtime's tests run without ..
 tiny_float.tflite (+ its card tiny_float.json): float32 input, scores [1,65,65,21], as converted
 models come; tiny_labels.tflite: uint8 input, int8 inside, labels [1,65,65] and no card, like
 Google's Coral models; tiny_wide.tflite (+ card): float32, 129x73 (16:9), for
-choosing a model by the frame's aspect. All call red things "person" (class 15).
+choosing a model by the frame's aspect; tiny_logits.tflite (+ card): the same with the logits head
+(`--output logits`: scores [1,37,65,21] at the network's resolution). All call red things "person"
+(class 15).
 tests/full/test_installed.py checks that the committed files still come out of this script.
 """
 from __future__ import annotations
@@ -40,20 +42,22 @@ def main(folder: Path = HERE) -> list[Path]:
         photos = tmp / "photos"
         photos.mkdir()
         helpers.red_square_photos(photos)
-        scores, labels, wide = (folder / f"tiny_{kind}.tflite" for kind in ("float", "labels", "wide"))
+        scores, labels, wide, logits = (folder / f"tiny_{kind}.tflite" for kind in ("float", "labels", "wide", "logits"))
         convert(graph, scores, "--quant", "float32", "--size", SIZE)
         convert(graph, labels, "--quant", "int8", "--keep-float", "none", "--output", "labels", "--calib", photos,
                 "--size", SIZE)
         convert(graph, wide, "--quant", "float32", "--size", WIDE)
+        convert(graph, logits, "--quant", "float32", "--size", WIDE, "--output", "logits")
     labels.with_suffix(".json").unlink()  # like a Coral model: the runtime reads it from its tensors
-    for model in (scores, wide):
+    for model in (scores, wide, logits):
         card_file = model.with_suffix(".json")
         card = json.loads(card_file.read_text())
         # nothing of this machine in a committed file
         card["source"] = {"path": "tests/full/tiny_graph.py", "sha256": None, "zoo": None, "url": None}
         card["converter"] = {key: "any" for key in card["converter"]}
         card_file.write_text(json.dumps(card, indent=2) + "\n")
-    return [scores, scores.with_suffix(".json"), labels, wide, wide.with_suffix(".json")]
+    return [scores, scores.with_suffix(".json"), labels, wide, wide.with_suffix(".json"), logits,
+            logits.with_suffix(".json")]
 
 
 if __name__ == "__main__":
