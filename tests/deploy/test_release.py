@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import OTHER_MODEL, REPO, SMALL_MODEL
 
+from tests.conftest import need
+
 DEPLOY = REPO / "scripts" / "deploy.sh"
 
 
@@ -25,8 +27,7 @@ def release(out: Path, model: Path, config: Path, unit: Path) -> subprocess.Comp
 
 @pytest.fixture
 def service(tmp_path) -> tuple[Path, Path]:
-    if not SMALL_MODEL.is_file():
-        pytest.skip(f"shared model not found: {SMALL_MODEL} (set PIBOKEH_SHARED)")
+    need(SMALL_MODEL)
     unit, config = tmp_path / "pibokeh.service", tmp_path / "pibokeh.toml"
     unit.write_text("[Service]\nExecStart=/opt/pibokeh/venv/bin/pibokeh camera --config /etc/pibokeh/pibokeh.toml\n")
     config.write_text('[server]\nserve = "0.0.0.0:9001"\n')

@@ -30,12 +30,15 @@ BACKENDS: dict[str, Factory] = {
     "fake-red": lambda threads: RedBackend(threads=threads),
     "fake-red-wide": lambda threads: RedBackend((73, 129), stride=1, threads=threads),
 }
+# backends that load a model from ../shared/data: their tests are in the shared_data lane
+NEEDS_SHARED = {"tflite-coral", "tflite-float257"}
 # backends that find the red square (the tiny models and the fakes were made to)
 KNOWS_RED = {"tflite-tiny-float", "tflite-tiny-labels", "tflite-tiny-wide", "fake-red", "fake-red-wide"}
 FRAMES = {"4:3": (120, 160), "16:9": (90, 160), "portrait": (160, 90), "square": (100, 100), "tiny": (9, 17)}
 
 
-@pytest.fixture(scope="module", params=sorted(BACKENDS))
+@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.shared_data) if name in NEEDS_SHARED
+                                        else name for name in sorted(BACKENDS)])
 def backend(request) -> tuple[str, Backend]:
     return request.param, BACKENDS[request.param](1)
 
@@ -100,7 +103,7 @@ def test_describe_says_what_info_shows(backend):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_thread_count_is_what_was_asked(threads):
     for name, factory in BACKENDS.items():
-        if name in ("tflite-coral", "tflite-float257"):
+        if name in NEEDS_SHARED:
             continue  # the tiny models show the same code path
         model = factory(threads)
         assert model.threads in (threads, None), name  # None: the work is not on the CPU
