@@ -13,12 +13,15 @@ test's needs say them, so that test files stay plain:
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import types
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 
@@ -106,20 +109,20 @@ def pibokeh(tmp_path):
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1)
 
 
-@pytest.fixture
-def pibokeh_main(tmp_path, capfd):
-    """`pibokeh ARGS` run in this process through `pibokeh.cli.main` (argparse, then the command): for
-    bad options and one-line errors, where a new process adds only its start-up time. Returns a
-    CompletedProcess like the `pibokeh` fixture. The environment is the one `pibokeh` gets
-    (helpers.clean_env) and is put back afterwards with everything a command changed in it (the
-    pixel limit --max-pixels gives OpenCV, for one); the pixel limit itself is put back too, and the
-    signal handlers must be back as they were."""
-    from pibokeh.cli import main
+@contextlib.contextmanager
+def in_process(main: Callable[[list[str]], int], name: str, home: Path,
+               capfd: pytest.CaptureFixture) -> Iterator[Callable[..., subprocess.CompletedProcess]]:
+    """A runner of a command's `main(argv)` in this process (argparse, then the command), returning a
+    CompletedProcess like the `pibokeh` fixture's: for bad options and one-line errors, where a new
+    process adds only its start-up time. The environment is the one a new process would get
+    (helpers.clean_env, data folder and cache under `home`); afterwards it is put back with everything
+    a command changed in it (the pixel limit --max-pixels gives OpenCV, for one), the pixel limit
+    itself too, and the signal handlers must be back as they were."""
     from pibokeh.media import images
 
     saved_env, saved_limit = dict(os.environ), images._limit
     saved_handlers = {signum: signal.getsignal(signum) for signum in HANDLED}
-    env = helpers.clean_env(tmp_path)
+    env = helpers.clean_env(home)
     os.environ.clear()
     os.environ.update(env)
 
@@ -130,10 +133,12 @@ def pibokeh_main(tmp_path, capfd):
             code = main([str(a) for a in args])
         except SystemExit as exc:  # argparse: --help, usage errors
             code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
         out, err = capfd.readouterr()
         if check and code != 0:
-            raise AssertionError(f"pibokeh {' '.join(map(str, args))} failed ({code}):\n{err}")
-        return subprocess.CompletedProcess(["pibokeh", *args], code, out, err)
+            raise AssertionError(f"{name} {' '.join(map(str, args))} failed ({code}):\n{err}")
+        return subprocess.CompletedProcess([name, *args], code, out, err)
     try:
         yield run
     finally:
@@ -141,7 +146,15 @@ def pibokeh_main(tmp_path, capfd):
         os.environ.clear()
         os.environ.update(saved_env)
     assert {signum: signal.getsignal(signum) for signum in HANDLED} == saved_handlers, \
-        "a command left its signal handlers installed"
+        f"{name} left its signal handlers installed"
+
+
+@pytest.fixture
+def pibokeh_main(tmp_path, capfd):
+    """`pibokeh ARGS` through `pibokeh.cli.main` in this process (see `in_process`)."""
+    from pibokeh.cli import main
+    with in_process(main, "pibokeh", tmp_path, capfd) as run:
+        yield run
 
 
 # ---- shared inputs and tools ----------------------------------------------------------------------
