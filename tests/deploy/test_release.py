@@ -34,6 +34,7 @@ def service(tmp_path) -> tuple[Path, Path]:
     return unit, config
 
 
+@pytest.mark.slow
 def test_same_inputs_give_the_same_release_even_from_a_new_wheel_build(tmp_path, service):
     unit, config = service
     first, second = release(tmp_path / "a", SMALL_MODEL, config, unit), release(tmp_path / "b", SMALL_MODEL, config, unit)
@@ -45,6 +46,7 @@ def test_same_inputs_give_the_same_release_even_from_a_new_wheel_build(tmp_path,
     assert a["HEALTH_URL"] == "http://127.0.0.1:9001/healthz"
 
 
+@pytest.mark.slow
 def test_a_changed_model_or_config_is_a_new_release(tmp_path, service):
     unit, config = service
     base = release(tmp_path / "base", SMALL_MODEL, config, unit)
