@@ -2,7 +2,7 @@
 # Set everything up from scratch and run the tests, lane by lane:
 #   ./scripts/test.sh          every lane:
 #     edge      the edge-only environment (.venv-edge: the wheel, no TensorFlow - the Raspberry Pi install)
-#               -> tests/install, tests/edge and tests/deploy
+#               -> tests/install and tests/edge (one pytest worker per CPU), then tests/deploy
 #     editable  an editable install (.venv-dev) -> tests/install (the package seen from a source checkout)
 #     full      the full environment (.venv-full: the wheel with TensorFlow) -> tests/full
 #   ./scripts/test.sh --fast   the edge environment only: tests/install and tests/edge without the
@@ -22,6 +22,10 @@ if [ "${1:-}" = "--fast" ]; then
 fi
 PYTEST_ARGS=("$@")
 FAST_MARKERS="not slow and not browser and not tensorflow"
+# tests/install and tests/edge mostly wait (for a camera process, a server, a clock): one pytest-xdist worker
+# per CPU, each test file kept on one worker (its module fixtures made once). tests/deploy shares one loopback
+# Pi across its files and tests/full's conversions use every CPU: they run in one process.
+PARALLEL=(-n auto --dist loadscope)
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
@@ -59,7 +63,8 @@ pytest_in() {  # pytest_in VENV NAME ARGS...: pytest in a venv, its junit XML ke
 
 lane_edge() {
   setup edge
-  pytest_in "$VENV" edge tests/install tests/edge tests/deploy
+  pytest_in "$VENV" edge tests/install tests/edge "${PARALLEL[@]}"
+  pytest_in "$VENV" deploy tests/deploy
 }
 
 lane_editable() {
@@ -76,7 +81,7 @@ lane_full() {
 
 lane_fast() {
   setup edge
-  pytest_in "$VENV" fast tests/install tests/edge -m "$FAST_MARKERS"
+  pytest_in "$VENV" fast tests/install tests/edge -m "$FAST_MARKERS" "${PARALLEL[@]}"
 }
 
 start=$SECONDS
