@@ -45,7 +45,8 @@ _running: list[pytest.Item] = []  # the test being set up, run or torn down (nee
 
 
 def need(path: Path) -> Path:
-    """The shared file or folder, or skip the test saying what is missing."""
+    """The shared file or folder, or skip the test saying what is missing. The test must be marked
+    `shared_data` (done for it when it calls need() itself or in a fixture)."""
     test = _running[-1] if _running else None
     if test is not None and test.get_closest_marker("shared_data") is None:
         pytest.fail(f"{test.nodeid} needs {path}: mark it `shared_data` (pytest.mark.shared_data)", pytrace=False)
