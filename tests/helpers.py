@@ -14,6 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+# Stand-ins for what cannot be here (picamera2, pyvirtualcam, a Python without PyAV): put on PYTHONPATH.
+FAKES = Path(__file__).resolve().parent / "fakes"
+
 # Settings a developer's shell (or a demo run) may have that must not leak into a test.
 PRIVATE_ENV = ("PIBOKEH_MODEL", "PIBOKEH_HOME", "PIBOKEH_CACHE", "XDG_DATA_HOME", "XDG_CACHE_HOME",
                "FAKE_PICAMERA2")

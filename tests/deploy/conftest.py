@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED, need
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-SHARED = Path(os.environ.get("PIBOKEH_SHARED") or REPO.parent / "shared" / "data")
 CACHE = Path(os.environ.get("PIBOKEH_DEPLOY_CACHE", "/tmp/pibokeh-deploy-test"))
 MODELS = SHARED / "models"
 SMALL_MODEL = MODELS / "deeplabv3_mnv2_dm05_pascal_quant.tflite"
@@ -166,8 +167,8 @@ def loopback_pi(tmp_path_factory) -> LoopbackPi:
     for tool in ("debootstrap", "ssh", "ssh-keygen"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} not installed (apt-get install debootstrap openssh-client)")
-    if not all(p.is_file() for p in (SMALL_MODEL, OTHER_MODEL, CLIP)):
-        pytest.skip(f"shared models or clip not found in {SHARED} (set PIBOKEH_SHARED)")
+    for path in (SMALL_MODEL, OTHER_MODEL, CLIP):
+        need(path)
 
     arch = run(["dpkg", "--print-architecture"]).stdout.strip()
     template = CACHE / f"target-bookworm-{arch}"

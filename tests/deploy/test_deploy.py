@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from conftest import OTHER_MODEL, SHARED, SMALL_MODEL, LoopbackPi, host_pibokeh, http_status
 
-pytestmark = pytest.mark.usefixtures("loopback_pi")
+# every test deploys to the loopback Pi (built and started in ~2 min, a deploy takes 10-30 s)
+pytestmark = [pytest.mark.usefixtures("loopback_pi"), pytest.mark.slow]
 RELEASES: dict[str, str] = {}
 
 

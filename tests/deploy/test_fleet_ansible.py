@@ -11,6 +11,7 @@ import pytest
 from conftest import CACHE, REPO, SMALL_MODEL, LoopbackPi, free_port, http_status
 
 PLAYBOOK = REPO / "scripts" / "ansible" / "deploy.yml"
+pytestmark = pytest.mark.slow  # the loopback Pi, and a playbook run against it
 
 
 def playbook(ansible: Path, *args: str | Path, timeout: float = 900) -> subprocess.CompletedProcess:

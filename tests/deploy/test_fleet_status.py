@@ -96,6 +96,7 @@ def table(output: str) -> dict[str, dict[str, str]]:
     return {row[0].strip(): dict(zip(header, (cell.strip() for cell in row))) for row in rows}
 
 
+@pytest.mark.slow
 def test_status_playbook_prints_one_table_of_the_fleet(ansible_playbook, inventory, deployed, tmp_path):
     pi = deployed
     answers = tmp_path / "fleet.json"
@@ -124,6 +125,7 @@ def test_status_playbook_prints_one_table_of_the_fleet(ansible_playbook, invento
                     "--limit", "loopback").returncode == 0
 
 
+@pytest.mark.slow
 def test_scrape_config_from_the_inventory_is_scraped_by_prometheus(ansible_playbook, inventory, tmp_path):
     config = tmp_path / "prometheus.yml"
     result = playbook(ansible_playbook, SCRAPE, "-i", inventory, "-e", f"pibokeh_scrape_out={config}",

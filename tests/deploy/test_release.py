@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import OTHER_MODEL, REPO, SMALL_MODEL
 
+from tests.conftest import need
+
 DEPLOY = REPO / "scripts" / "deploy.sh"
 
 
@@ -25,14 +27,14 @@ def release(out: Path, model: Path, config: Path, unit: Path) -> subprocess.Comp
 
 @pytest.fixture
 def service(tmp_path) -> tuple[Path, Path]:
-    if not SMALL_MODEL.is_file():
-        pytest.skip(f"shared model not found: {SMALL_MODEL} (set PIBOKEH_SHARED)")
+    need(SMALL_MODEL)
     unit, config = tmp_path / "pibokeh.service", tmp_path / "pibokeh.toml"
     unit.write_text("[Service]\nExecStart=/opt/pibokeh/venv/bin/pibokeh camera --config /etc/pibokeh/pibokeh.toml\n")
     config.write_text('[server]\nserve = "0.0.0.0:9001"\n')
     return unit, config
 
 
+@pytest.mark.slow
 def test_same_inputs_give_the_same_release_even_from_a_new_wheel_build(tmp_path, service):
     unit, config = service
     first, second = release(tmp_path / "a", SMALL_MODEL, config, unit), release(tmp_path / "b", SMALL_MODEL, config, unit)
@@ -44,6 +46,7 @@ def test_same_inputs_give_the_same_release_even_from_a_new_wheel_build(tmp_path,
     assert a["HEALTH_URL"] == "http://127.0.0.1:9001/healthz"
 
 
+@pytest.mark.slow
 def test_a_changed_model_or_config_is_a_new_release(tmp_path, service):
     unit, config = service
     base = release(tmp_path / "base", SMALL_MODEL, config, unit)

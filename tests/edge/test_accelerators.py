@@ -17,7 +17,7 @@ from pibokeh.model.imx500 import as_class_map, sensor_window
 from pibokeh.model.kinds import backend_for
 
 from tests.conftest import CORAL, MODELS, TINY, TINY_LABELS, TINY_WIDE, need
-from tests.edge.test_camera_cli import Camera, frames_of, no_leftover_processes  # noqa: F401 - autouse
+from tests.edge.camera_process import Camera, frames_of
 from tests.fakes.backends import DEVICES, fake_imx500, hailo_network, imx500_network
 from tests.fakes.picamera2.devices.imx500 import centred
 from tests.helpers import error_line

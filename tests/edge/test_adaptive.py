@@ -151,6 +151,7 @@ def wait_until(predicate, timeout: float) -> float:
     return time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_target_fps_raises_infer_every_for_a_slow_model_then_holds_the_rate_and_lowers_it_with_room():
     sink = Count()
     logs: list[str] = []

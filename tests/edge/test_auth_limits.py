@@ -18,7 +18,7 @@ from pibokeh.camera.auth import Authenticator, write_user
 from pibokeh.errors import InputError
 
 from tests.conftest import TINY
-from tests.edge.test_camera_cli import Camera, no_leftover_processes  # noqa: F401 - autouse fixture
+from tests.edge.camera_process import Camera
 from tests.helpers import clean_env, command, run
 
 PASSWORDS = {"alice": "alice secret 1", "bob": "bob secret 22"}

@@ -41,6 +41,8 @@ BACKENDS: dict[str, Factory] = {
     "hailo-fake-tiny": lambda threads: fake_hailo(_folder("hailo"), TINY_LABELS),
     "hailo-fake-coral-513": lambda threads: fake_hailo(_folder("hailo513"), need(CORAL)),
 }
+# backends that load a model from ../shared/data: their tests are in the shared_data lane
+NEEDS_SHARED = {"tflite-coral", "tflite-float257", "hailo-fake-coral-513"}
 # backends that find the red square (the tiny models and the fakes were made to)
 KNOWS_RED = {"tflite-tiny-float", "tflite-tiny-labels", "tflite-tiny-wide", "tflite-tiny-logits", "fake-red",
              "fake-red-wide", "imx500-fake-tiny-wide", "imx500-fake-tiny-square", "hailo-fake-tiny"}
@@ -64,7 +66,8 @@ def classes(model: Backend, frame: np.ndarray) -> np.ndarray:
     return cv2.resize(labels, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_NEAREST)
 
 
-@pytest.fixture(scope="module", params=sorted(BACKENDS))
+@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.shared_data) if name in NEEDS_SHARED
+                                        else name for name in sorted(BACKENDS)])
 def backend(request) -> tuple[str, Backend]:
     return request.param, BACKENDS[request.param](1)
 
@@ -133,7 +136,7 @@ def test_describe_says_what_info_shows(backend):
 @pytest.mark.parametrize("threads", [1, 2])
 def test_thread_count_is_what_was_asked(threads):
     for name, factory in BACKENDS.items():
-        if name in ("tflite-coral", "tflite-float257", "hailo-fake-coral-513"):
+        if name in NEEDS_SHARED:
             continue  # the tiny models show the same code path
         model = factory(threads)
         assert model.threads in (threads, None), name  # None: the work is not on the CPU

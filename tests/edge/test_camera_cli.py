@@ -9,117 +9,20 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
-import threading
-import time
-import urllib.error
 import urllib.request
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from tests.conftest import CORAL, TINY, VIDEO, need
-from tests.helpers import clean_env, command, error_line, interruptible
-
-FAKES = Path(__file__).resolve().parents[1] / "fakes"
-
-
-STARTED: list["Camera"] = []
-
-
-@pytest.fixture(autouse=True)
-def no_leftover_processes():
-    """A failed test must not leave its `pibokeh camera` running."""
-    yield
-    while STARTED:
-        camera = STARTED.pop()
-        if camera.proc.poll() is None:
-            camera.proc.kill()
-            camera.proc.wait()
-
-
-class Camera:
-    """`pibokeh camera ...` running in the background; stderr collected line by line."""
-
-    def __init__(self, *args, env: dict | None = None, cwd: Path | None = None, fake: bool = False,
-                 stdin=subprocess.DEVNULL, home: Path | None = None):
-        full_env = clean_env(home or Path(tempfile.mkdtemp(prefix="pibokeh-camera-")), env)
-        if fake:
-            full_env["PYTHONPATH"] = os.pathsep.join([str(FAKES), full_env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-        self.proc = subprocess.Popen(command() + ["camera", *map(str, args)], stderr=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stdin=stdin, text=True, env=full_env,
-                                     cwd=cwd, preexec_fn=interruptible)
-        STARTED.append(self)
-        self.lines: list[str] = []
-        self.url: str | None = None
-        self._served = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.lines.append(line.rstrip("\n"))
-            if line.startswith("pibokeh: serving "):
-                self.url = line.split()[-1]
-                self._served.set()
-        self._served.set()
-
-    @property
-    def stderr(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_served(self, timeout: float = 60) -> str:
-        assert self._served.wait(timeout) and self.url, f"no server came up:\n{self.stderr}"
-        return self.url
-
-    def get(self, path: str, timeout: float = 10) -> tuple[int, bytes]:
-        try:
-            with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=timeout) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-
-    def stats(self) -> dict:
-        return json.loads(self.get("/stats")[1])
-
-    def wait_for(self, predicate, timeout: float = 60, what: str = "condition") -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}:\n{self.stderr}")
-
-    def finish(self, timeout: float = 120) -> int:
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise AssertionError(f"pibokeh camera did not finish:\n{self.stderr}") from None
-        time.sleep(0.05)
-        return code
-
-
-def frames_of(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            return frames
-        frames.append(frame)
-
-
-def one_line_error(camera: Camera, code: int) -> str:
-    assert camera.finish() == code, camera.stderr
-    return error_line(camera.stderr)
+from tests.edge.camera_process import Camera, frames_of
+from tests.helpers import one_line_error
 
 
 # ---- the issue's acceptance command ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_acceptance_video_served_recorded_120_frames(tmp_path):
     out = tmp_path / "out.mp4"
     camera = Camera("--source", f"video:{need(VIDEO)}", "--serve", "127.0.0.1:0", "--record", out,
@@ -148,15 +51,8 @@ def test_acceptance_video_served_recorded_120_frames(tmp_path):
 
 # ---- the page in a real browser ---------------------------------------------------------------------
 
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    pytest.skip("needs Chromium (Debian package `chromium`, listed in scripts/apt-packages.txt)")
-
-
-def test_page_in_headless_chromium_shows_the_stream_and_stats(tmp_path, clip):
-    browser = chromium()
+def test_page_in_headless_chromium_shows_the_stream_and_stats(tmp_path, clip, chromium):
+    browser = chromium
     camera = Camera("--source", f"video:{clip}", "--loop", "--serve", "127.0.0.1:0", "--size", "640x360",
                     "--model", TINY, "--duration", 60, "-q")
     url = camera.wait_served()
@@ -214,7 +110,7 @@ def test_fake_picamera2_unplugged_mid_stream_keeps_the_recording(tmp_path):
     out = tmp_path / "kept.mp4"
     camera = Camera("--source", "picamera2", "--size", "320x240", "--fps", 30, "--record", out,
                     "--model", TINY, "--retries", 2, fake=True, env={"FAKE_PICAMERA2_FAIL_AFTER": "15"})
-    line = one_line_error(camera, 1)
+    line = camera.one_line_error(1)
     assert "capture failed" in line and "gave up after 2 reconnect attempts" in line
     assert "picamera2:0: no such camera (cameras found: none); retrying in 1 s (1/1)" in camera.stderr
     frames = frames_of(out)
@@ -223,7 +119,7 @@ def test_fake_picamera2_unplugged_mid_stream_keeps_the_recording(tmp_path):
 
 def test_missing_camera_retries_then_one_clear_error(tmp_path):
     camera = Camera("--source", "picamera2:1", "--model", TINY, "--retries", 1, fake=True)
-    line = one_line_error(camera, 2)
+    line = camera.one_line_error(2)
     assert line == "pibokeh: error: picamera2:1: no such camera (cameras found: 0: imx708)"
     assert "retrying in 0.5 s (1/1)" in camera.stderr
 
@@ -337,16 +233,16 @@ def test_command_line_wins_over_config_and_relative_paths_follow_the_config(tmp_
     ("source = [1, 2]\n", "should be a string or a number"),
     ("source = 'video:x\n", "not valid TOML"),
 ])
-def test_bad_config_files_are_one_line_errors(tmp_path, content, words):
+def test_bad_config_files_are_one_line_errors(tmp_path, content, words, pibokeh_main):
     config = tmp_path / "bad.toml"
     config.write_text(content)
-    line = one_line_error(Camera("--config", config, "--model", TINY), 2)
+    line = one_line_error(pibokeh_main("camera", "--config", config, "--model", TINY), 2)
     assert str(config) in line and words in line
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--source", "webcam"], "unknown source"),
-    (["--source", "video:/no/such.mp4"], "/no/such.mp4: no such file"),
+    (["--source", "webcam", "--retries", "0"], "unknown source"),
+    (["--source", "video:/no/such.mp4", "--retries", "0"], "/no/such.mp4: no such file"),
     (["--source", "opencv:/dev/video97", "--retries", "0"], "no such device"),
     (["--background", "transparent"], "transparent background"),
     (["--classes", "unicorn"], "unknown class 'unicorn'"),
@@ -356,7 +252,7 @@ def test_bad_config_files_are_one_line_errors(tmp_path, content, words):
     (["--source", "video:COPY", "--record", "COPY"], "would overwrite the input video"),
     (["--source", "video:VIDEO", "--record", "/no/such/dir/out.mp4"], "/no/such/dir: cannot write here"),
 ])
-def test_bad_input_is_one_line_and_no_traceback(tmp_path, args, words, clip):
+def test_bad_input_is_one_line_and_no_traceback(tmp_path, args, words, clip, pibokeh_main):
     if any("COPY" in a for a in args):  # a copy: were the check to fail, only it would be lost
         shutil.copy(clip, tmp_path / "clip.mp4")
     args = [a.replace("VIDEO", str(clip)).replace("COPY", str(tmp_path / "clip.mp4")) for a in args]
@@ -365,12 +261,12 @@ def test_bad_input_is_one_line_and_no_traceback(tmp_path, args, words, clip):
     if os.geteuid() == 0 and "127.0.0.1:1" in args:
         args[args.index("127.0.0.1:1")] = "256.0.0.1:80"  # root may bind port 1; an invalid address fails for anyone
         words = "cannot serve on 256.0.0.1:80"
-    line = one_line_error(Camera(*args), 2)
+    line = one_line_error(pibokeh_main("camera", *args), 2)
     assert words in line
 
 
-def test_bad_option_values_are_usage_errors():
+def test_bad_option_values_are_usage_errors(pibokeh_main):
     for args in (["--size", "big"], ["--fps", "-3"], ["--smooth", "2"], ["--serve", "localhost"],
                  ["--infer-every", "0"]):
-        proc = subprocess.run(command() + ["camera", *args], capture_output=True, text=True, timeout=60)
+        proc = pibokeh_main("camera", *args)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -63,6 +63,7 @@ def test_example_config_is_valid_and_leaves_the_model_to_the_deploy():
     assert {"infer_every", "smooth", "blur_kernel"} <= set(settings) and {"infer_every", "smooth"} <= LIVE
 
 
+@pytest.mark.slow
 def test_short_load_test_meets_the_targets():
     need(VIDEO), need(FLOAT257)
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "loadtest_camera.py"), "--seconds", "2"],

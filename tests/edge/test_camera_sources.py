@@ -24,9 +24,7 @@ from pibokeh.model import open_model
 from pibokeh.media.video import VideoFileSink
 
 from tests.conftest import TINY, VIDEO, need
-from tests.helpers import scene
-
-FAKES = Path(__file__).resolve().parents[1] / "fakes"
+from tests.helpers import FAKES, scene
 
 
 @pytest.fixture

@@ -227,7 +227,7 @@ def test_fetch_downloads_and_verifies_then_becomes_the_default(mirror, tmp_path,
     assert info["input"]["shape"][1] == 257
 
 
-def test_fetch_rejects_a_corrupted_download(mirror, tmp_path, pibokeh):
+def test_fetch_rejects_a_corrupted_download(mirror, tmp_path, pibokeh_main):
     url, state = mirror
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -235,11 +235,11 @@ def test_fetch_rejects_a_corrupted_download(mirror, tmp_path, pibokeh):
     data[5000] ^= 0xFF
     (bad / FLOAT257.name).write_bytes(bytes(data))
     state["dir"] = str(bad)
-    proc = pibokeh("fetch", "deeplabv3_257_mv_gpu", "--mirror", url)
+    proc = pibokeh_main("fetch", "deeplabv3_257_mv_gpu", "--mirror", url)
     assert "checksum mismatch" in one_line_error(proc)
     assert not list((tmp_path / "cache").glob("*"))  # not even a temporary file
-    assert "HTTP 404" in one_line_error(pibokeh("fetch", "deeplabv3_mnv2_pascal_quant", "--mirror", url))
-    assert "unknown model" in one_line_error(pibokeh("fetch", "nonsense", "--mirror", url))
+    assert "HTTP 404" in one_line_error(pibokeh_main("fetch", "deeplabv3_mnv2_pascal_quant", "--mirror", url))
+    assert "unknown model" in one_line_error(pibokeh_main("fetch", "nonsense", "--mirror", url))
 
 
 # ---- bad input ----------------------------------------------------------------------------------
@@ -275,30 +275,31 @@ def test_truncated_jpeg_is_an_error_or_a_decoded_partial_image_never_a_crash(bad
     assert proc.returncode in (0, 2) and "Traceback" not in proc.stderr
 
 
-def test_all_inputs_bad_exits_2(bad_files, tmp_path, pibokeh):
-    proc = pibokeh("mask", bad_files["empty"], bad_files["text"], "-o", tmp_path / "o", "--model", TINY)
+def test_all_inputs_bad_exits_2(bad_files, tmp_path, pibokeh_main):
+    proc = pibokeh_main("mask", bad_files["empty"], bad_files["text"], "-o", tmp_path / "o", "--model", TINY)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
-def test_output_equal_to_input_is_refused_and_the_input_kept(tmp_path, pibokeh):
+def test_output_equal_to_input_is_refused_and_the_input_kept(tmp_path, pibokeh_main):
     folder = tmp_path / "in"
     folder.mkdir()
     image = folder / "a.jpg"
     write_scene(image)
     before = sha(image)
-    proc = pibokeh("blur", image, "-o", folder, "--model", TINY)
+    proc = pibokeh_main("blur", image, "-o", folder, "--model", TINY)
     assert proc.returncode == 2 and "would overwrite an input" in proc.stderr and "Traceback" not in proc.stderr
     assert sha(image) == before
 
 
-def test_unwritable_output_folder(tmp_path, pibokeh):
+def test_unwritable_output_folder(tmp_path, pibokeh_main):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     image = tmp_path / "a.jpg"
     write_scene(image)
-    assert "cannot create the output folder" in one_line_error(pibokeh("blur", image, "-o", blocker / "sub",
-                                                                       "--model", TINY))
-    assert "output folder is not a folder" in one_line_error(pibokeh("blur", image, "-o", blocker, "--model", TINY))
+    assert "cannot create the output folder" in one_line_error(pibokeh_main("blur", image, "-o", blocker / "sub",
+                                                                            "--model", TINY))
+    assert "output folder is not a folder" in one_line_error(pibokeh_main("blur", image, "-o", blocker, "--model",
+                                                                          TINY))
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -311,18 +312,18 @@ def test_unwritable_output_folder(tmp_path, pibokeh):
     (["--model", "/nonexistent/model.tflite"], "no such model file"),
     (["--backend", "nope"], "invalid choice"),
 ])
-def test_bad_options_get_one_line(args, needle, tmp_path, pibokeh):
+def test_bad_options_get_one_line(args, needle, tmp_path, pibokeh_main):
     image = tmp_path / "a.jpg"
     write_scene(image)
     extra = [] if "--model" in args else ["--model", str(TINY)]
-    message = one_line_error(pibokeh("blur", image, "-o", tmp_path / "o", *extra, *args))
+    message = one_line_error(pibokeh_main("blur", image, "-o", tmp_path / "o", *extra, *args))
     assert needle in message, message
 
 
-def test_not_a_model(tmp_path, pibokeh):
+def test_not_a_model(tmp_path, pibokeh_main):
     fake = tmp_path / "fake.tflite"
     fake.write_text("nope")
-    assert "not a TFLite model" in one_line_error(pibokeh("info", "--model", fake))
+    assert "not a TFLite model" in one_line_error(pibokeh_main("info", "--model", fake))
 
 
 def test_progress_bar_on_a_terminal_only(tmp_path):

@@ -19,10 +19,7 @@ from pibokeh.engine import END, Engine, Latest, Settings, ThreadedSink
 from pibokeh.errors import InputError, OutputError
 from pibokeh.media.frames import FrameSink, FrameSource
 from pibokeh.media.video import VideoFileSink
-from pibokeh.model import open_model
 from pibokeh.styles import Color, Style
-
-from tests.conftest import TINY
 
 
 class Synthetic(LiveSource):
@@ -54,11 +51,6 @@ class Collect(FrameSink):
     def write(self, frame, pts=None):
         time.sleep(self.delay)
         self.frames.append(frame)
-
-
-@pytest.fixture(scope="module")
-def segmenter():
-    return open_model(TINY, threads=1)
 
 
 def look(bgr) -> Settings:

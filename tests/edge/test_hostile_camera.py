@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY
-from tests.edge.test_camera_cli import Camera, frames_of, no_leftover_processes  # noqa: F401 - autouse fixture
+from tests.edge.camera_process import Camera, frames_of
 from tests.helpers import scene
 
 STOP_WITHIN = 3.0  # seconds: systemd's TimeoutStopSec is 20, the bar is 3

@@ -60,18 +60,18 @@ GOOD_CARD = json.loads(TINY.with_suffix(".json").read_text())
     ('{"input": ', "not valid JSON"),
 ])
 @pytest.mark.parametrize("command", ["blur", "mask", "info"])
-def test_a_malformed_card_is_one_line_naming_the_field(pibokeh, tmp_path, photo, card, field, command):
+def test_a_malformed_card_is_one_line_naming_the_field(pibokeh_main, tmp_path, photo, card, field, command):
     model = model_with_card(tmp_path, card)
     args = ["info"] if command == "info" else [command, photo, "-o", tmp_path / "out"]
-    line = one_line_error(pibokeh(*args, "--model", model), 2)
+    line = one_line_error(pibokeh_main(*args, "--model", model), 2)
     assert field in line and str(model.with_suffix(".json")) in line
 
 
-def test_newer_cards_with_extra_fields_still_load(pibokeh, tmp_path, photo):
+def test_newer_cards_with_extra_fields_still_load(pibokeh_main, tmp_path, photo):
     card = {**GOOD_CARD, "output_stride": 16, "input": {**GOOD_CARD["input"], "width": 65, "height": 65},
             "something_new": {"from": "a later converter"}}
     model = model_with_card(tmp_path, card)
-    proc = pibokeh("mask", photo, "-o", tmp_path / "out", "--model", model)
+    proc = pibokeh_main("mask", photo, "-o", tmp_path / "out", "--model", model)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -90,12 +90,12 @@ def test_an_image_bomb_is_refused_from_its_header_and_the_batch_goes_on(pibokeh,
     assert (tmp_path / "out" / "photo.png").is_file() and not (tmp_path / "out" / "bomb.png").exists()
 
 
-def test_max_pixels_is_the_users_choice(pibokeh, tmp_path, photo):
+def test_max_pixels_is_the_users_choice(pibokeh_main, tmp_path, photo):
     big = tmp_path / "big.png"
     cv2.imwrite(str(big), np.zeros((1200, 1000, 3), np.uint8))  # 1.2 MP of 8-bit colour
-    proc = pibokeh("mask", big, photo, "-o", tmp_path / "out", "--model", TINY, "--max-pixels", "1M")
+    proc = pibokeh_main("mask", big, photo, "-o", tmp_path / "out", "--model", TINY, "--max-pixels", "1M")
     assert proc.returncode == 1 and "1000x1200 is 1.2 megapixels, more than --max-pixels 1M" in proc.stderr
-    assert pibokeh("mask", big, "-o", tmp_path / "out2", "--model", TINY, "--max-pixels", "2M").returncode == 0
+    assert pibokeh_main("mask", big, "-o", tmp_path / "out2", "--model", TINY, "--max-pixels", "2M").returncode == 0
 
 
 def _limit_memory(limit: int) -> None:
@@ -218,11 +218,11 @@ def _env(tmp_path: Path, extra: dict) -> dict:
     ["camera", "--serve", "[::1:80"], ["camera", "--serve", "host name:80"], ["camera", "--max-clients", "100000"],
     ["camera", "--allow-host", "evil host"], ["camera", "--retries", "-1"], ["blur", "--threads", "²"],
 ])
-def test_option_values_out_of_range_are_usage_errors(pibokeh, tmp_path, photo, args):
+def test_option_values_out_of_range_are_usage_errors(pibokeh_main, tmp_path, photo, args):
     command, rest = args[0], args[1:]
     if command in ("blur", "mask"):
         rest += [str(photo), "-o", str(tmp_path / "out")]
-    proc = pibokeh(command, *rest, "--model", TINY, timeout=120)
+    proc = pibokeh_main(command, *rest, "--model", TINY)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "error:" in proc.stderr
     assert not (tmp_path / "out").exists()

@@ -22,7 +22,7 @@ from pibokeh.camera.preview import PreviewHub, PreviewServer
 
 from tests.conftest import TINY
 from tests.edge.cdp import Chromium
-from tests.edge.test_camera_cli import Camera, chromium, no_leftover_processes  # noqa: F401 - autouse fixture
+from tests.edge.camera_process import Camera
 
 DOTS = [(50, 50), (270, 50), (50, 190), (270, 190)]  # (x, y) of small white lights on a dark wall
 
@@ -168,9 +168,8 @@ class _Site(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.mark.browser
-def test_the_page_changes_the_look_in_chromium_and_another_site_cannot(tmp_path, lights, pictures):
-    browser_binary = chromium()
+def test_the_page_changes_the_look_in_chromium_and_another_site_cannot(tmp_path, lights, pictures, chromium):
+    browser_binary = chromium
     camera = start(lights, pictures, "--bloom", "1")
     browser = Chromium(browser_binary, tmp_path / "profile")
     # another site (another origin: a port of its own) whose page tries to change the camera's look

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import TINY
-from tests.edge.test_camera_cli import Camera, no_leftover_processes  # noqa: F401 - autouse fixture
+from tests.edge.camera_process import Camera
 from tests.edge.video_clips import av_clip
 from tests.fakes.fake_pi import fake_memory
 from tests.helpers import clean_env, command, error_line, png_file, red_square

@@ -16,7 +16,6 @@ from pibokeh.camera.recording import Recording
 from pibokeh.camera.sources import LiveSource
 from pibokeh.camera.status import LiveStatus
 from pibokeh.engine import Engine, Settings
-from pibokeh.model import open_model
 from pibokeh.stats import STAGES, Stats
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -39,11 +38,6 @@ class Frames(LiveSource):
         frame = np.full((self.size[1], self.size[0], 3), 110, np.uint8)
         frame[30:90, 40:80] = (20, 20, 230)
         return frame
-
-
-@pytest.fixture(scope="module")
-def segmenter():
-    return open_model(TINY, threads=1)
 
 
 def serve(pipeline: LiveStatus, hub: PreviewHub) -> PreviewServer:

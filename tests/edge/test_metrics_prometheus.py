@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import TINY
-from tests.edge.test_camera_cli import Camera, chromium, no_leftover_processes  # noqa: F401 - the fixture
+from tests.edge.camera_process import Camera
 from tests.fakes.fake_pi import fake_pi
 from tests.prometheus import Prometheus, scrape_config
 
@@ -51,8 +51,8 @@ def test_prometheus_scrapes_the_camera_frame_counter_and_inference_histogram(tmp
     assert camera.finish() == 0, camera.stderr
 
 
-def test_a_throttled_pi_shows_on_stats_metrics_and_the_page_and_target_fps_backs_off(tmp_path, clip):
-    browser = chromium()
+def test_a_throttled_pi_shows_on_stats_metrics_and_the_page_and_target_fps_backs_off(tmp_path, clip, chromium):
+    browser = chromium
     pi = tmp_path / "pi"
     env = fake_pi(pi, celsius=84.2, cur_mhz=600, max_mhz=1800, throttled="0x50005")
     config = tmp_path / "pibokeh.toml"

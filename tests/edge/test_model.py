@@ -196,14 +196,14 @@ def test_integer_inputs_follow_their_quantization():
     assert np.array_equal(quantized_input_lut(np.dtype(np.int8), 1 / 128, 0), np.arange(256) - 128)
 
 
-def test_compute_is_summed_from_the_graph(pibokeh):
+def test_compute_is_summed_from_the_graph(pibokeh_main):
     """The tiny graph, by hand: a 3x3 stride-2 convolution 3 -> 3 channels and a 1x1 convolution
     3 -> 21 classes, both on a 33x33 feature map."""
     expected = 33 * 33 * 3 * (3 * 3 * 3) + 33 * 33 * 21 * 3
     for model in (TINY, TINY_LABELS):
-        info = json.loads(pibokeh("info", "--model", model, "--json", check=True).stdout)
+        info = json.loads(pibokeh_main("info", "--model", model, "--json", check=True).stdout)
         assert info["macs"] == expected and info["output_stride"] == 2  # (65 - 1) / (33 - 1)
-    text = pibokeh("info", "--model", TINY, check=True).stdout
+    text = pibokeh_main("info", "--model", TINY, check=True).stdout
     assert "compute     157 kMAC per 65x65 frame, output stride 2" in text
 
 
@@ -300,10 +300,10 @@ def test_the_default_is_the_newest_converted_model_of_each_aspect(tmp_path, pibo
     assert sha(tmp_path / "default" / "wide.png") == sha(tmp_path / "given" / "wide.png")
 
 
-def test_models_that_do_not_share_their_classes_are_refused(tmp_path, pibokeh):
+def test_models_that_do_not_share_their_classes_are_refused(tmp_path, pibokeh_main):
     other = tmp_path / "other.tflite"
     shutil.copy(TINY, other)
     card = json.loads(TINY.with_suffix(".json").read_text())
     card["labels"] = [f"thing{i}" for i in range(21)]
     other.with_suffix(".json").write_text(json.dumps(card))
-    assert "different classes" in one_line_error(pibokeh("info", "--model", TINY, "--model", other))
+    assert "different classes" in one_line_error(pibokeh_main("info", "--model", TINY, "--model", other))

@@ -13,7 +13,7 @@ import pibokeh
 from pibokeh.media.moving import MovingPicture, is_moving
 
 from tests.conftest import TINY
-from tests.edge.test_camera_cli import Camera, frames_of, no_leftover_processes  # noqa: F401 - autouse fixture
+from tests.edge.camera_process import Camera, frames_of
 from tests.helpers import one_line_error, scene, write_clip
 
 # Seven colours far apart (BGR), so a frame's background says which one it is despite lossy codecs.

@@ -15,7 +15,7 @@ import pytest
 from pibokeh.media.images import read_image
 
 from tests.conftest import TINY
-from tests.edge.test_camera_cli import Camera, no_leftover_processes  # noqa: F401 - autouse fixture
+from tests.edge.camera_process import Camera
 from tests.edge.video_clips import av_clip
 from tests.helpers import iou, red_square, scene
 

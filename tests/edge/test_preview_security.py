@@ -21,7 +21,7 @@ from pibokeh.camera.preview import PreviewHub, PreviewServer
 from pibokeh.errors import InputError
 
 from tests.conftest import TINY
-from tests.edge.test_camera_cli import Camera, chromium, no_leftover_processes  # noqa: F401 - autouse fixture
+from tests.edge.camera_process import Camera
 from tests.helpers import clean_env, command, one_line_error, run
 
 USER, PASSWORD = "viewer", "correct horse"
@@ -260,26 +260,19 @@ def test_a_stalled_viewer_loses_its_slot_after_the_send_timeout(serve):
 # ---- the real command ------------------------------------------------------------------------------
 
 def test_camera_refuses_the_lan_without_auth_and_serves_it_with(tmp_path, clip, users):
-    line = one_line_error_camera(Camera("--source", f"video:{clip}", "--model", TINY, "--serve", "0.0.0.0:0"))
+    line = Camera("--source", f"video:{clip}", "--model", TINY, "--serve", "0.0.0.0:0").one_line_error(2)
     assert "shows the camera to everyone" in line and "--auth FILE" in line
     # settled before anything is opened: a camera that does not exist is not even tried
-    early = one_line_error_camera(Camera("--source", f"video:{tmp_path / 'absent.mp4'}", "--model", TINY,
-                                         "--serve", "0.0.0.0:0"))
+    early = Camera("--source", f"video:{tmp_path / 'absent.mp4'}", "--model", TINY,
+                   "--serve", "0.0.0.0:0").one_line_error(2)
     assert "shows the camera to everyone" in early
-    missing = one_line_error_camera(Camera("--source", f"video:{clip}", "--model", TINY, "--serve", "127.0.0.1:0",
-                                           "--auth", tmp_path / "none"))
+    missing = Camera("--source", f"video:{clip}", "--model", TINY, "--serve", "127.0.0.1:0",
+                     "--auth", tmp_path / "none").one_line_error(2)
     assert "no such password file" in missing
 
 
-def one_line_error_camera(camera: Camera) -> str:
-    assert camera.finish() == 2, camera.stderr
-    errors = [line for line in camera.lines if "error:" in line]
-    assert len(errors) == 1 and "Traceback" not in camera.stderr, camera.stderr
-    return errors[0]
-
-
-def test_the_stream_plays_in_headless_chromium_with_credentials(tmp_path, clip, users):
-    browser = chromium()
+def test_the_stream_plays_in_headless_chromium_with_credentials(tmp_path, clip, users, chromium):
+    browser = chromium
     camera = Camera("--source", f"video:{clip}", "--loop", "--serve", "127.0.0.1:0", "--size", "640x360",
                     "--model", TINY, "--duration", 60, "-q", "--auth", users)
     url = camera.wait_served()

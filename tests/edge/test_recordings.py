@@ -11,7 +11,7 @@ from pibokeh.camera.recording import Recording, candidates, check_record_path
 from pibokeh.errors import InputError
 
 from tests.conftest import TINY
-from tests.edge.test_camera_cli import Camera, frames_of, no_leftover_processes  # noqa: F401 - autouse fixture
+from tests.edge.camera_process import Camera, frames_of
 from tests.helpers import error_line, sha
 
 EARLIER = b"footage of what happened before the crash"

@@ -76,25 +76,25 @@ def test_monitor_reads_again_only_when_the_reading_is_old(pi):
     assert thermal.Monitor(max_age=0).read().throttled_bits == 0
 
 
-def test_bench_on_a_throttled_pi_says_so(pibokeh, tmp_path):
+def test_bench_on_a_throttled_pi_says_so(pibokeh_main, tmp_path):
     env = fake_pi(tmp_path / "pi", throttled="0x50005")
-    proc = pibokeh("bench", "--model", TINY, "--frames", "2", "--size", "160x120", "--threads", "1", env=env)
+    proc = pibokeh_main("bench", "--model", TINY, "--frames", "2", "--size", "160x120", "--threads", "1", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "heat: before SoC 71.5 °C, CPU 1500/1800 MHz, throttling now: under-voltage, throttled" in proc.stdout
     assert "WARNING: this Pi was throttled during the benchmark (under-voltage, throttled)" in proc.stdout
-    result = json.loads(pibokeh("bench", "--model", TINY, "--frames", "1", "--size", "160x120", "--threads", "1",
+    result = json.loads(pibokeh_main("bench", "--model", TINY, "--frames", "1", "--size", "160x120", "--threads", "1",
                                 "--json", env=env, check=True).stdout)
     assert result["heat"]["throttled"] is True and result["heat"]["after"]["soc_celsius"] == 71.5
     assert result["heat"]["throttled_flags"] == ["under_voltage", "throttled"]
 
 
-def test_bench_on_a_cool_pi_and_off_a_pi(pibokeh, tmp_path):
+def test_bench_on_a_cool_pi_and_off_a_pi(pibokeh_main, tmp_path):
     cool = fake_pi(tmp_path / "cool", celsius=48.0, throttled="0x0")
-    proc = pibokeh("bench", "--model", TINY, "--frames", "1", "--size", "160x120", "--threads", "1", env=cool)
+    proc = pibokeh_main("bench", "--model", TINY, "--frames", "1", "--size", "160x120", "--threads", "1", env=cool)
     assert proc.returncode == 0, proc.stderr
     assert "throttling now: none; since boot: none (0x0)" in proc.stdout and "WARNING" not in proc.stdout
     bare = {"PIBOKEH_SYSFS_ROOT": str(tmp_path / "nothing"), "PATH": os.path.dirname(sys.executable)}
-    proc = pibokeh("bench", "--model", TINY, "--frames", "1", "--size", "160x120", "--threads", "1", "--json", env=bare)
+    proc = pibokeh_main("bench", "--model", TINY, "--frames", "1", "--size", "160x120", "--threads", "1", "--json", env=bare)
     assert proc.returncode == 0, proc.stderr
     heat = json.loads(proc.stdout)["heat"]
     assert heat["before"] == {} and heat["after"] == {} and heat["throttled"] is None

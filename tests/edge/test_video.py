@@ -18,11 +18,6 @@ from tests.edge.video_clips import alpha_frames, av_clip, probe
 from tests.helpers import scene
 
 
-@pytest.fixture(scope="module")
-def tone_clip(tmp_path_factory) -> Path:
-    return av_clip(tmp_path_factory.mktemp("tone") / "tone.mp4")
-
-
 def copy_through(source_path: Path, target: Path, **sink_options) -> VideoFileSink:
     """Every frame of `source_path` into `target` with its timestamps, as `pibokeh blur` does."""
     with VideoFileSource(source_path) as source:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
@@ -20,9 +19,7 @@ import pytest
 
 from tests.conftest import TINY
 from tests.edge.video_clips import av_clip, probe
-from tests.helpers import clean_env, command, error_line
-
-FAKES = Path(__file__).resolve().parents[1] / "fakes"
+from tests.helpers import FAKES, clean_env, command, error_line
 
 
 def camera(tmp_path: Path, *args, fake: bool = False, env: dict | None = None, timeout: float = 300):
@@ -88,16 +85,8 @@ v.play().catch((e) => send({{error: 'play: ' + e}}));
 </script></body></html>"""
 
 
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    pytest.skip("needs Chromium (Debian package `chromium`, listed in scripts/apt-packages.txt)")
-
-
-def played_in_chromium(folder: Path, name: str, profile: Path) -> dict:
+def played_in_chromium(browser: str, folder: Path, name: str, profile: Path) -> dict:
     """Open a page with <video src=name> from 127.0.0.1 in headless Chromium; what its script reports."""
-    browser = chromium()
     (folder / "play.html").write_text(PAGE.format(name=name))
     reports: list[dict] = []
 
@@ -136,7 +125,7 @@ def played_in_chromium(folder: Path, name: str, profile: Path) -> dict:
     return reports[0]
 
 
-def test_chromium_plays_a_recording_and_a_transparent_webm(tmp_path, pibokeh):
+def test_chromium_plays_a_recording_and_a_transparent_webm(tmp_path, pibokeh, chromium):
     long_clip = av_clip(tmp_path / "walk.mp4", frames=90, audio=False)  # 3 s
     site = tmp_path / "site"
     site.mkdir()
@@ -144,10 +133,10 @@ def test_chromium_plays_a_recording_and_a_transparent_webm(tmp_path, pibokeh):
     assert proc.returncode == 0, proc.stderr
     assert probe(site / "rec.mp4").codec == "h264"
     pibokeh("blur", long_clip, "-o", site, "--model", TINY, "--background", "transparent", check=True)
-    mp4 = played_in_chromium(site, "rec.mp4", tmp_path / "profile-mp4")
+    mp4 = played_in_chromium(chromium, site, "rec.mp4", tmp_path / "profile-mp4")
     assert "error" not in mp4, mp4
     assert mp4["width"] == 320 and mp4["height"] == 240 and mp4["time"] > 1
-    webm = played_in_chromium(site, "walk.webm", tmp_path / "profile-webm")  # a fresh profile: no stale lock
+    webm = played_in_chromium(chromium, site, "walk.webm", tmp_path / "profile-webm")  # a fresh profile: no stale lock
     assert "error" not in webm, webm
     assert webm["width"] == 320 and webm["time"] > 1
     assert webm["corner_alpha"] < 10 and webm["middle_row_max_alpha"] > 245  # the browser sees the alpha
@@ -171,12 +160,12 @@ def test_the_fake_virtual_camera_receives_the_pipelines_frames(tmp_path, clip):
 
 @pytest.mark.parametrize("device, words", [(None, "No v4l2 loopback device found"),
                                            ("/dev/video63", "Device /dev/video63 does not exist")])
-def test_without_v4l2loopback_the_virtual_camera_is_one_line_saying_modprobe(tmp_path, clip, device, words):
+def test_without_v4l2loopback_the_virtual_camera_is_one_line_saying_modprobe(clip, device, words, pibokeh_main):
     pytest.importorskip("pyvirtualcam", reason="needs pyvirtualcam (pip install 'pibokeh[virtualcam]')")
     if any(Path("/sys/devices/virtual/video4linux").glob("video*")):
         pytest.skip("this machine has a v4l2loopback device")
     args = ["--virtual-camera"] + ([device] if device else [])
-    proc = camera(tmp_path, "--source", f"video:{clip}", *args, "--max-frames", 3, "--model", TINY)
+    proc = pibokeh_main("camera", "--source", f"video:{clip}", *args, "--max-frames", 3, "--model", TINY)
     assert proc.returncode == 2, proc.stderr
     line = error_line(proc.stderr)
     assert words in line and "sudo modprobe v4l2loopback exclusive_caps=1" in line

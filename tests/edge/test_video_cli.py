@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import av
 import cv2
@@ -17,15 +16,7 @@ import pytest
 
 from tests.conftest import TINY
 from tests.edge.video_clips import alpha_frames, av_clip, probe
-from tests.helpers import clean_env, command, error_line, interruptible, iou, scene, sha
-
-FAKES = Path(__file__).resolve().parents[1] / "fakes"
-
-
-@pytest.fixture(scope="module")
-def tone_clip(tmp_path_factory) -> Path:
-    """45 frames (1.5 s) of the moving red block at 30 fps, with a 440 Hz AAC tone."""
-    return av_clip(tmp_path_factory.mktemp("tone") / "tone.mp4")
+from tests.helpers import FAKES, clean_env, command, error_line, interruptible, iou, scene, sha
 
 
 def test_blur_writes_h264_with_the_inputs_sound_and_timing(tone_clip, tmp_path, pibokeh):
@@ -63,16 +54,17 @@ def test_transparent_video_is_vp9_webm_with_alpha_and_png_frames_for_editors(ton
     assert not list(tmp_path.rglob(".*"))
 
 
-def test_codec_choice_and_errors(tone_clip, tmp_path, pibokeh):
+def test_codec_choice_and_errors(tone_clip, tmp_path, pibokeh, pibokeh_main):
     pibokeh("blur", tone_clip, "-o", tmp_path, "--model", TINY, "--codec", "mpeg4", check=True)
     assert probe(tmp_path / "tone.mp4").codec == "mpeg4"
     pibokeh("blur", tone_clip, "-o", tmp_path, "--model", TINY, "--codec", "libvpx-vp9", check=True)
     assert probe(tmp_path / "tone.webm").codec == "vp9"
     with av.open(str(tmp_path / "tone.webm")) as container:
         assert "alpha_mode" not in container.streams.video[0].metadata  # opaque: no alpha plane
-    proc = pibokeh("blur", tone_clip, "-o", tmp_path, "--model", TINY, "--codec", "h264_v4l2m2m")
+    proc = pibokeh_main("blur", tone_clip, "-o", tmp_path, "--model", TINY, "--codec", "h264_v4l2m2m")
     assert proc.returncode == 2 and "--codec h264_v4l2m2m: does not open here" in error_line(proc.stderr)
-    proc = pibokeh("blur", tone_clip, "-o", tmp_path, "--model", TINY, "--codec", "mpeg4", "--background", "transparent")
+    proc = pibokeh_main("blur", tone_clip, "-o", tmp_path, "--model", TINY, "--codec", "mpeg4", "--background",
+                        "transparent")
     assert proc.returncode == 2 and "cannot carry a transparent background" in error_line(proc.stderr)
 
 
@@ -152,11 +144,11 @@ def test_without_pyav_opencv_writes_mp4v_and_says_browsers_will_not_play_it(tmp_
     assert proc.returncode == 2 and "--frames-as-png" in error_line(proc.stderr)
 
 
-def test_info_names_the_encoder(pibokeh):
-    info = json.loads(pibokeh("info", "--model", TINY, "--json", check=True).stdout)["encoder"]
+def test_info_names_the_encoder(pibokeh_main):
+    info = json.loads(pibokeh_main("info", "--model", TINY, "--json", check=True).stdout)["encoder"]
     assert info["video"].startswith("libx264 (H.264, preset") and info["browsers"] is True
     assert "h264_v4l2m2m" in info["not_used"] and info["transparent"].startswith("libvpx-vp9")
-    text = pibokeh("info", "--model", TINY, check=True).stdout
+    text = pibokeh_main("info", "--model", TINY, check=True).stdout
     assert "encoder     libx264" in text and "h264_v4l2m2m does not open here" in text
 
 
@@ -184,8 +176,8 @@ def test_bench_times_x264_recordings_by_preset_and_threads(pibokeh, clip):
     assert proc.returncode == 2 and "warp9" in error_line(proc.stderr) and "Traceback" not in proc.stderr
 
 
-def test_copied_input_is_never_the_output(tmp_path, pibokeh, clip):
+def test_copied_input_is_never_the_output(tmp_path, pibokeh_main, clip):
     shutil.copy(clip, tmp_path / "scene.mp4")
-    proc = pibokeh("blur", tmp_path / "scene.mp4", "-o", tmp_path, "--model", TINY)
+    proc = pibokeh_main("blur", tmp_path / "scene.mp4", "-o", tmp_path, "--model", TINY)
     assert proc.returncode == 2 and "would overwrite an input" in proc.stderr
     assert sha(tmp_path / "scene.mp4") == sha(clip)

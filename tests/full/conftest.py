@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests import helpers
+from tests.conftest import in_process
 from tests.full import tiny_graph
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +28,15 @@ def convert():
     def run(*args, **kwargs) -> subprocess.CompletedProcess:
         return run_tool("pibokeh-convert", *args, **kwargs)
     return run
+
+
+@pytest.fixture
+def convert_main(tmp_path, capfd):
+    """`pibokeh-convert ARGS` through `pibokeh.convert.cli.main` in this process (tests.conftest.in_process):
+    for bad input that ends before a conversion, where a new process would only import TensorFlow again."""
+    from pibokeh.convert.cli import main
+    with in_process(main, "pibokeh-convert", tmp_path, capfd) as run:
+        yield run
 
 
 @pytest.fixture(scope="session")

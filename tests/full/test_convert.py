@@ -134,9 +134,9 @@ def test_model_zoo_tarball_source(tiny_pb, tmp_path, convert):
     ({"/etc/evil.pb": b"x"}, None, "outside the extraction folder"),
     ({"a/frozen_inference_graph.pb": b"x"}, {"a/link": "/etc/passwd"}, "links and special files"),
 ])
-def test_unsafe_tarballs_are_refused(members, links, needle, tmp_path, convert):
+def test_unsafe_tarballs_are_refused(members, links, needle, tmp_path, convert_main):
     tarball = make_tarball(tmp_path / "bad.tar.gz", members, links)
-    proc = convert(tarball, "-o", tmp_path / "x.tflite", "--quant", "float32")
+    proc = convert_main(tarball, "-o", tmp_path / "x.tflite", "--quant", "float32")
     assert needle in one_line_error(proc)
     assert not (tmp_path.parent / "evil.pb").exists()
 
@@ -159,7 +159,7 @@ def mirror(tmp_path):
     server.shutdown()
 
 
-def test_zoo_name_is_downloaded_verified_and_converted(tiny_pb, tmp_path, mirror, convert):
+def test_zoo_name_is_downloaded_verified_and_converted(tiny_pb, tmp_path, mirror, convert, convert_main):
     url, folder = mirror
     tarball = make_tarball(folder / "tiny_2018.tar.gz", {"tiny/frozen_inference_graph.pb": tiny_pb.read_bytes()})
     digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
@@ -170,7 +170,7 @@ def test_zoo_name_is_downloaded_verified_and_converted(tiny_pb, tmp_path, mirror
                                                     "sha256": sha}]}))
         return {"PIBOKEH_ZOO": str(registry), "PIBOKEH_CACHE": str(tmp_path / "cache")}
 
-    bad = convert("tiny", "-o", tmp_path / "bad.tflite", "--quant", "float32", "--mirror", url, env=zoo("0" * 64))
+    bad = convert_main("tiny", "-o", tmp_path / "bad.tflite", "--quant", "float32", "--mirror", url, env=zoo("0" * 64))
     assert "checksum mismatch" in one_line_error(bad)
     out = tmp_path / "zoo.tflite"
     proc = convert("tiny", "-o", out, "--quant", "float32", "--size", "257", "--mirror", url, "-q", env=zoo(digest))
@@ -179,28 +179,29 @@ def test_zoo_name_is_downloaded_verified_and_converted(tiny_pb, tmp_path, mirror
     assert card["source"]["zoo"] == "tiny" and card["source"]["sha256"] == digest
 
 
-def test_bad_inputs_get_one_line_and_exit_2(tiny_pb, photos, tmp_path, convert):
+def test_bad_inputs_get_one_line_and_exit_2(tiny_pb, photos, tmp_path, convert_main):
     text = tmp_path / "notes.pb"
     text.write_text("not a graph at all")
-    assert "no such file" in one_line_error(convert(tmp_path / "missing.pb", "-o", tmp_path / "a.tflite"))
-    assert "not a TensorFlow frozen graph" in one_line_error(convert(text, "-o", tmp_path / "a.tflite"))
+    assert "no such file" in one_line_error(convert_main(tmp_path / "missing.pb", "-o", tmp_path / "a.tflite"))
+    assert "not a TensorFlow frozen graph" in one_line_error(convert_main(text, "-o", tmp_path / "a.tflite"))
     empty = tmp_path / "empty"
     empty.mkdir()
     assert "holds no images" in one_line_error(
-        convert(tiny_pb, "-o", tmp_path / "a.tflite", "--calib", empty))
-    assert "needs real calibration images" in one_line_error(convert(tiny_pb, "-o", tmp_path / "a.tflite"))
-    assert "must end in .tflite" in one_line_error(convert(tiny_pb, "-o", tmp_path / "a.bin", "--quant", "float32"))
+        convert_main(tiny_pb, "-o", tmp_path / "a.tflite", "--calib", empty))
+    assert "needs real calibration images" in one_line_error(convert_main(tiny_pb, "-o", tmp_path / "a.tflite"))
+    assert "must end in .tflite" in one_line_error(
+        convert_main(tiny_pb, "-o", tmp_path / "a.bin", "--quant", "float32"))
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert "the output folder is not a folder" in one_line_error(
-        convert(tiny_pb, "-o", blocker / "a.tflite", "--quant", "float32"))
+        convert_main(tiny_pb, "-o", blocker / "a.tflite", "--quant", "float32"))
     assert "cannot create the output folder" in one_line_error(
-        convert(tiny_pb, "-o", blocker / "sub" / "a.tflite", "--quant", "float32"))
+        convert_main(tiny_pb, "-o", blocker / "sub" / "a.tflite", "--quant", "float32"))
     assert "no node 'nope'" in one_line_error(
-        convert(tiny_pb, "-o", tmp_path / "a.tflite", "--quant", "float32", "--output-tensor", "nope"))
+        convert_main(tiny_pb, "-o", tmp_path / "a.tflite", "--quant", "float32", "--output-tensor", "nope"))
 
 
-def test_a_graph_that_is_not_deeplab(tmp_path, convert):
+def test_a_graph_that_is_not_deeplab(tmp_path, convert_main):
     import tensorflow as tf
     graph = tf.Graph()
     with graph.as_default():
@@ -208,5 +209,5 @@ def test_a_graph_that_is_not_deeplab(tmp_path, convert):
         tf.identity(x * 2.0, name="output")
     pb = tmp_path / "other.pb"
     pb.write_bytes(graph.as_graph_def().SerializeToString())
-    message = one_line_error(convert(pb, "-o", tmp_path / "a.tflite", "--quant", "float32"))
+    message = one_line_error(convert_main(pb, "-o", tmp_path / "a.tflite", "--quant", "float32"))
     assert "none of sub_7" in message and "--input-tensor" in message

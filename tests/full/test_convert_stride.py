@@ -151,12 +151,12 @@ def test_eval_reports_the_cost_of_the_fast_shape_against_stride_8_at_513(tiny_pb
     (["--output-stride", "32"], "invalid choice: 32 (choose from 8, 16)"),
     (["--output-stride", "x"], "invalid int value"),
 ])
-def test_bad_sizes_and_strides_get_one_line(args, needle, tiny_pb, tmp_path, convert):
-    message = one_line_error(convert(tiny_pb, "-o", tmp_path / "a.tflite", *args))
+def test_bad_sizes_and_strides_get_one_line(args, needle, tiny_pb, tmp_path, convert_main):
+    message = one_line_error(convert_main(tiny_pb, "-o", tmp_path / "a.tflite", *args))
     assert (needle or "needs real calibration images") in message, message
 
 
-def test_graphs_without_the_expected_structure(tmp_path, convert):
+def test_graphs_without_the_expected_structure(tmp_path, convert, convert_main):
     plain = tmp_path / "plain.pb"
     graph = tf.Graph()
     with graph.as_default():
@@ -164,7 +164,7 @@ def test_graphs_without_the_expected_structure(tmp_path, convert):
         tf.nn.conv2d(x, np.ones((1, 1, 3, 21), np.float32), 1, "SAME", name="logits/semantic/BiasAdd")
     plain.write_bytes(graph.as_graph_def().SerializeToString())
     assert "no MobileNetV2 blocks" in one_line_error(
-        convert(plain, "-o", tmp_path / "a.tflite", "--quant", "float32", "--output-stride", "16"))
+        convert_main(plain, "-o", tmp_path / "a.tflite", "--quant", "float32", "--output-stride", "16"))
     # without --output-stride such a graph converts as before, at any size
     proc = convert(plain, "-o", tmp_path / "b.tflite", "--quant", "float32", "--size", "40x30", "-q")
     assert proc.returncode == 0, proc.stderr
@@ -179,7 +179,7 @@ def test_graphs_without_the_expected_structure(tmp_path, convert):
                                    name="MobilenetV2/expanded_conv/depthwise/depthwise")
         tf.identity(y, name="logits/semantic/BiasAdd")
     odd.write_bytes(graph.as_graph_def().SerializeToString())
-    message = one_line_error(convert(odd, "-o", tmp_path / "c.tflite", "--quant", "float32"))
+    message = one_line_error(convert_main(odd, "-o", tmp_path / "c.tflite", "--quant", "float32"))
     assert "SpaceToBatchND without its BatchToSpaceND" in message
 
 

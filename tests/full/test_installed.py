@@ -4,9 +4,11 @@ committed tiny test models still come out of their script."""
 from __future__ import annotations
 
 import json
+import os
 import pkgutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pibokeh.convert
@@ -43,9 +45,24 @@ def test_without_tensorflow_the_converter_says_so(tiny_pb, tmp_path, edge_python
     assert run_tool("pibokeh-convert", "--help", python=edge_python).returncode == 0
 
 
-@pytest.mark.parametrize("name", [m.name for m in pkgutil.iter_modules(pibokeh.convert.__path__, "pibokeh.convert.")])
-def test_every_converter_module_imports_on_its_own(name, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, cwd=tmp_path)
+CONVERTER = [m.name for m in pkgutil.iter_modules(pibokeh.convert.__path__, "pibokeh.convert.")]
+
+
+@pytest.fixture(scope="module")
+def imported_alone(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """`python -c "import NAME"` for every converter module, each in a new interpreter, as many at a
+    time as there are CPUs (most of each is importing TensorFlow)."""
+    cwd = tmp_path_factory.mktemp("imports")
+
+    def alone(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, cwd=cwd)
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        return dict(zip(CONVERTER, pool.map(alone, CONVERTER)))
+
+
+@pytest.mark.parametrize("name", CONVERTER)
+def test_every_converter_module_imports_on_its_own(name, imported_alone):
+    proc = imported_alone[name]
     assert proc.returncode == 0, proc.stderr
 
 

@@ -4,10 +4,13 @@ circle, the runtime free of the converter and TensorFlow, commands independent o
 from __future__ import annotations
 
 import ast
+import functools
 import json
+import os
 import site
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata, resources
 from pathlib import Path
 
@@ -19,6 +22,7 @@ PACKAGE_DIRS = {"pibokeh": Path(pibokeh.__path__[0]), "pibokeh.convert": Path(pi
 MAX_LINES = 420
 
 
+@functools.cache  # the installed package does not change during a run
 def modules() -> dict[str, Path]:
     """Every module of the installed package: dotted name -> source file."""
     found = {}
@@ -51,6 +55,7 @@ def imports_of(name: str, path: Path) -> set[str]:
     return {n for n in found if n in known} | {n.split(".")[0] for n in found if not n.startswith("pibokeh")}
 
 
+@functools.cache
 def graph() -> dict[str, set[str]]:
     return {name: imports_of(name, path) - {name} for name, path in modules().items()}
 
@@ -81,9 +86,24 @@ def test_package_data_ships_inside_the_package():
     assert "stream.mjpg" in page
 
 
-@pytest.mark.parametrize("name", [n for n in modules() if not n.startswith("pibokeh.convert")])
-def test_every_runtime_module_imports_on_its_own(name, tmp_path):
-    proc = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, cwd=tmp_path)
+RUNTIME = [n for n in modules() if not n.startswith("pibokeh.convert")]
+
+
+@pytest.fixture(scope="module")
+def imported_alone(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """`python -c "import NAME"` for every runtime module, each in a new interpreter (so that no other
+    module's imports hide a missing one), as many at a time as there are CPUs."""
+    cwd = tmp_path_factory.mktemp("imports")
+
+    def alone(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, cwd=cwd)
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        return dict(zip(RUNTIME, pool.map(alone, RUNTIME)))
+
+
+@pytest.mark.parametrize("name", RUNTIME)
+def test_every_runtime_module_imports_on_its_own(name, imported_alone):
+    proc = imported_alone[name]
     assert proc.returncode == 0, proc.stderr
 
 
