@@ -130,9 +130,12 @@ def test_model_zoo_tarball_source(tiny_pb, tmp_path, convert):
 
 
 @pytest.mark.parametrize("members,links,needle", [
-    ({"../evil.pb": b"x"}, None, "outside the extraction folder"),
-    ({"/etc/evil.pb": b"x"}, None, "outside the extraction folder"),
-    ({"a/frozen_inference_graph.pb": b"x"}, {"a/link": "/etc/passwd"}, "links and special files"),
+    ({"../frozen_inference_graph.pb": b"x"}, None, "outside the extraction folder"),
+    ({"/etc/frozen_inference_graph.pb": b"x"}, None, "outside the extraction folder"),
+    ({"a/notes.txt": b"x"}, {"a/frozen_inference_graph.pb": "/etc/passwd"}, "links and special files"),
+    # only the graph is ever extracted: an unsafe member beside it is left in the archive
+    ({"../evil.pb": b"x", "a/model.ckpt.index": b"x"}, None, "holds no frozen_inference_graph.pb"),
+    ({"a/frozen_inference_graph.pb": b"x", "b/frozen_inference_graph.pb": b"y"}, None, "which one to convert"),
 ])
 def test_unsafe_tarballs_are_refused(members, links, needle, tmp_path, convert_main):
     tarball = make_tarball(tmp_path / "bad.tar.gz", members, links)
