@@ -12,13 +12,14 @@ encode overlaps the next frame's work.
 
 The segment stage runs the model on every `infer_every`-th frame and reuses the last mask in
 between; with `skip_still`, also on a frame due for inference that is nearly the same as the one the
-model last saw (`still.is_still`: PSNR of small grey copies above `skip_still` dB). `run_serial` runs the same stage code one frame at a time in the caller's thread: the
-reference the threaded run is compared with.
+model last saw (`still.is_still`: PSNR of small grey copies above `skip_still` dB). `run_serial`
+runs the same stage code one frame at a time in the caller's thread: the reference the threaded run
+is compared with.
 """
 from __future__ import annotations
 
-import dataclasses
 import collections
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field

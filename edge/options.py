@@ -155,8 +155,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="memory budget, in pixels of an 8-bit colour photo: a picture that would take more "
                              "memory is refused from its header, before decoding (16-bit and alpha pixels count "
                              "for more, grey ones for less, a video frame's for about 9), e.g. 100M (default: "
-                             f"{MEMORY_SHARE * 100:.0f}%% of this machine's memory, here {DEFAULT_MAX_PIXELS / 1e6:g}M; about 50M on "
-                             "a 1 GB Pi: a 48 MP photo and 1440p video pass)")
+                             f"{MEMORY_SHARE * 100:.0f}%% of this machine's memory, here "
+                             f"{DEFAULT_MAX_PIXELS / 1e6:g}M; about 50M on a 1 GB Pi: a 48 MP photo and 1440p "
+                             "video pass)")
 
 
 def add_style_options(parser: argparse.ArgumentParser) -> None:

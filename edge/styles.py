@@ -1,6 +1,6 @@
 """How an output frame looks: the background behind the kept classes (a blur, a lens blur, a colour,
-a picture, a moving picture, or none), the edge's feathering and the exact reference path. Plain values, no behaviour: `core`
-draws them, the commands and `pibokeh.blur` build them.
+a picture, a moving picture, or none), the edge's feathering and the exact reference path. Plain
+values, no behaviour: `core` draws them, the commands and `pibokeh.blur` build them.
 """
 from __future__ import annotations
 
