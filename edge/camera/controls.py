@@ -8,7 +8,8 @@
 A change is applied like a reload (SIGHUP): the values are checked like the command line's, the
 whole new configuration is built and tried on a test frame, and only then swapped in; if anything
 fails the old settings stay and the answer (400) says why in one line. Pictures come from the
-folder `--backgrounds-dir` names (on the Pi: nothing is uploaded), by file name only.
+folder `--backgrounds-dir` names (on the Pi: nothing is uploaded), by file name only; a background
+given as a path is refused (the page must not make the camera read and show any file it can read).
 
 Who may change it: the server's Host and credential checks (as for every path) run first; then a
 POST must come from the page itself: an `Origin` header naming this server (what a browser sends
@@ -28,7 +29,7 @@ from typing import Any, Callable
 from ..errors import InputError
 from ..media.inputs import is_image, is_video
 from ..model import LABELS
-from ..styles import LOOKS
+from ..styles import LOOKS, parse_colour
 from .access import host_of, plain_address
 from .config import parse_settings
 
@@ -143,9 +144,20 @@ class Controls:
         unknown = sorted(set(data) - set(CONTROLLED))
         if unknown:
             raise InputError(f"{unknown[0]!r} cannot be changed from the page; these can: {', '.join(CONTROLLED)}")
-        if isinstance(data.get("background"), str) and data["background"].startswith(PICTURE):
-            data["background"] = str(self._picture(data["background"][len(PICTURE):]))
+        if "background" in data:
+            data["background"] = self._background(data["background"])
         return parse_settings(data, "control")
+
+    def _background(self, value: Any) -> str:
+        """A background the page may choose: blur, a colour, or picture:NAME of the pictures folder. A
+        file path is refused: the page must not make the camera read (and show) any file of the Pi."""
+        text = str(value).strip()
+        if text.startswith(PICTURE):
+            return str(self._picture(text[len(PICTURE):]))
+        if text.lower() == "blur" or parse_colour(text) is not None:
+            return text
+        raise InputError(f"background {text[:100]!r}: the page takes blur, a colour (green, #00ff00, 0,255,0) "
+                         "or picture:NAME of those listed")
 
     def _picture(self, name: str) -> Path:
         if name not in self.picture_names():  # by name from the listing only: no path reaches the disk

@@ -92,6 +92,8 @@ def test_changes_are_checked_applied_or_refused_and_logged(lights, pictures):
     for change, words in (({"classes": "unicorn"}, "unknown class"), ({"blur-kernel": 60}, "odd"),
                           ({"look": "fisheye"}, "invalid choice"), ({"background": "picture:../../etc/passwd"},
                                                                     "no background picture"),
+                          ({"background": str(pictures / "blue.png")}, "the page takes blur, a colour"),
+                          ({"background": "transparent"}, "the page takes blur, a colour"),
                           ({"model": "/tmp/x.tflite"}, "cannot be changed"), (["look"], "JSON object")):
         status, reply = post(camera, change)
         assert status == 400 and not reply["ok"] and words in reply["error"], (change, reply)
