@@ -251,7 +251,7 @@ def background_of(image: np.ndarray, mask: np.ndarray, style: Style, out: np.nda
     if isinstance(bg, Replace):
         return _into(out, match_format(cover(bg.image, image.shape[:2]), image))
     if isinstance(bg, Lens):  # halo-free too; `exact`: at full resolution
-        return _into(out, lens_blur(image, mask, bg, style.exact))
+        return lens_blur(image, mask, bg, style.exact, out=out)
     if style.exact:
         if out is None or bg.kernel <= 1:
             return _into(out, exact_blur(image, bg.kernel))

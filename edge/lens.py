@@ -30,8 +30,9 @@ from .styles import Lens
 
 BLOOM_STOPS = 6.0    # bloom 1: full white counts as 2**6 = 64 times its stored light
 HIGHLIGHT = 0.6      # linear light (display value ~0.8) above which a pixel counts as a highlight
-SMALL_RADIUS = 8.0   # px: the fast path halves the frame while the aperture stays at least this wide
+SMALL_RADIUS = 4.0   # px: the fast path halves the frame while the aperture stays at least this wide
 FALLOFF_LEVELS = 4   # apertures between sharp and full strength that --falloff blends between
+WEIGH_AFTER = 2      # halvings of the light before it is weighed (cells of 4x4 px)
 GROW = 0.01          # the subject is grown by this share of the frame's shorter side (as core does)
 
 
@@ -178,66 +179,80 @@ def _premultiplied(image: np.ndarray, mask: np.ndarray, bloom: float, levels: in
     """(light x w, w, light) as float32 at the working scale (`levels` halvings): w is 1 on the
     background (mask 0, the subject grown by `grow` px first), and a small cell's w the share of it.
 
-    The fast path halves the light (all but the last halving), then weighs it at that scale: a cell
-    counts as background only when none of its pixels is in the grown subject, so its light is
-    background light only; the last halving averages premultiplied light and weight alike. Where no
-    background is in reach (inside the subject, or a small patch of background it encloses), the
-    light itself is what the blur falls back on."""
+    The fast path weighs the light after WEIGH_AFTER halvings: a cell (4x4 px) counts as background
+    only when none of its pixels is in the grown subject, so no subject light enters the sums; the
+    subject is grown by whole cells, about `grow` px in all. The further halvings average
+    premultiplied light and weight alike, which keeps a thin strip of background (a gap between the
+    subject and the frame's edge) in the blur with about the share it has at full resolution.
+    Where no background is in reach (inside the subject, or a small patch of background it
+    encloses), the light itself is what the blur falls back on."""
     if not levels:
         light, _ = to_light(image, bloom)
         weight = (_grow(mask, grow) == 0).astype(np.float32)
         return _times(light, weight), weight, light
     light16, scale = to_light(image, bloom, np.uint16)
-    first = max(levels - 1, 1)
+    cell = min(levels, WEIGH_AFTER)
     subject = mask
-    for _ in range(first):
+    for _ in range(cell):
         light16 = _halve(light16)
-        subject = cv2.threshold(_halve(subject), 0, 255, cv2.THRESH_BINARY)[1]
-    background = (_grow(subject, math.ceil(grow / 2 ** first)) == 0).view(np.uint8)
-    num = cv2.bitwise_and(light16, light16, mask=background)
-    weight = background * np.uint8(255)
-    if levels > first:
-        num, weight, light16 = _halve(num), _halve(weight), _halve(light16)
+        subject = cv2.threshold(_halve(subject), 0, 255, cv2.THRESH_BINARY)[1]  # any subject pixel in the cell
+    num = light16
+    light16 = _halve(num) if levels > cell else num.copy()  # the fallback, before `num` is weighed in place
+    grown = _grow(subject, grow >> cell)
+    cv2.copyTo(np.zeros_like(num), grown, num)  # the cells with subject in them: no light, weight 0
+    weight = cv2.LUT(grown, _FULL_WEIGHT)  # 16-bit: sparse cells keep their share through the halvings
+    for level in range(levels - cell):
+        num, weight = _halve(num), _halve(weight)
+        if level:
+            light16 = _halve(light16)
     to_float = np.float32(1.0 / scale)
-    return num.astype(np.float32) * to_float, weight.astype(np.float32) * np.float32(1 / 255), \
+    return num.astype(np.float32) * to_float, weight.astype(np.float32) * np.float32(1 / 65535), \
         light16.astype(np.float32) * to_float
+
+
+_FULL_WEIGHT = np.where(np.arange(256) == 0, 65535, 0).astype(np.uint16)  # grown subject 0 -> weight 1
 
 
 def _weighted_blur(num: np.ndarray, weight: np.ndarray, fallback: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """blur(light x w) / blur(w) with the aperture; `fallback` where no background is in reach."""
     planes = list(cv2.split(num)) if num.ndim == 3 else [num]
-    blurred = _convolve(planes + [weight], kernel)
-    top, bottom = blurred[..., :-1], blurred[..., -1:]
-    ratio = top / np.maximum(bottom, 1e-3)
-    out = np.where(bottom > 1e-3, ratio, fallback.reshape(top.shape))
-    return out.reshape(num.shape)
+    *tops, bottom = _convolve(planes + [weight], kernel)
+    empty = (bottom <= 1e-3).view(np.uint8)
+    bottom = cv2.max(bottom, 1e-3)
+    ratios = [cv2.divide(top, bottom) for top in tops]
+    out = cv2.merge(ratios) if num.ndim == 3 else ratios[0]
+    cv2.copyTo(fallback, empty, out)
+    return out
 
 
-def _convolve(planes: list[np.ndarray], kernel: np.ndarray) -> np.ndarray:
-    """Each float32 plane convolved with `kernel`, stacked. Edges are mirrored about the frame's edge
-    (not its last pixel), which is the same line at every scale.
+def _convolve(planes: list[np.ndarray], kernel: np.ndarray) -> list[np.ndarray]:
+    """Each float32 plane convolved with `kernel`. Edges are mirrored about the frame's edge (not
+    its last pixel), which is the same line at every scale.
 
-    Through the Fourier transform: for these kernels (hundreds of taps) about half the time of
-    cv2.filter2D, at the fast path's small scale and at full resolution alike."""
+    Through the Fourier transform (for these kernels, hundreds of taps, about half the time of
+    cv2.filter2D), two planes at a time as the real and imaginary parts of one complex plane: the
+    kernel is real, so the two never mix, and one complex transform costs less than two real ones."""
     height, width = planes[0].shape
     r = kernel.shape[0] // 2
     rows, cols = cv2.getOptimalDFTSize(height + 2 * r), cv2.getOptimalDFTSize(width + 2 * r)
     spectrum = _spectrum(kernel.tobytes(), kernel.shape[0], rows, cols)
-    out = []
-    for plane in planes:
-        padded = cv2.copyMakeBorder(plane, r, rows - height - r, r, cols - width - r, cv2.BORDER_REFLECT)
+    out: list[np.ndarray] = []
+    for i in range(0, len(planes), 2):
+        pair = planes[i:i + 2] if i + 1 < len(planes) else [planes[i], np.zeros_like(planes[i])]
+        padded = cv2.copyMakeBorder(cv2.merge(pair), r, rows - height - r, r, cols - width - r, cv2.BORDER_REFLECT)
         product = cv2.mulSpectrums(cv2.dft(padded), spectrum, 0)
-        out.append(cv2.idft(product, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)[2 * r:2 * r + height, 2 * r:2 * r + width])
-    return cv2.merge(out)
+        both = cv2.idft(product, flags=cv2.DFT_SCALE)[2 * r:2 * r + height, 2 * r:2 * r + width]
+        out += cv2.split(both)[:len(planes) - i]
+    return out
 
 
 @functools.lru_cache(maxsize=16)
 def _spectrum(kernel: bytes, size: int, rows: int, cols: int) -> np.ndarray:
-    """The DFT (packed, as cv2.dft gives it) of a square kernel zero-padded to rows x cols. The
-    product is a convolution: a point spreads into the aperture's shape as drawn, corner up."""
+    """The complex DFT of a square kernel zero-padded to rows x cols. The product is a convolution:
+    a point spreads into the aperture's shape as drawn, corner up."""
     padded = np.zeros((rows, cols), np.float32)
     padded[:size, :size] = np.frombuffer(kernel, np.float32).reshape(size, size)
-    return cv2.dft(padded)
+    return cv2.dft(padded, flags=cv2.DFT_COMPLEX_OUTPUT)
 
 
 def _strength(weight: np.ndarray, reach: float) -> np.ndarray:
@@ -262,13 +277,16 @@ def _falloff_mix(num: np.ndarray, weight: np.ndarray, fallback: np.ndarray, blad
     return out
 
 
-def lens_blur(image: np.ndarray, mask: np.ndarray, lens: Lens = Lens(), exact: bool = False) -> np.ndarray:
+def lens_blur(image: np.ndarray, mask: np.ndarray, lens: Lens = Lens(), exact: bool = False,
+              out: np.ndarray | None = None) -> np.ndarray:
     """The lens-blurred background of an image (gray or BGR, 8- or 16-bit; the format of `image`),
-    made from background pixels only (mask 0); the fast path unless `exact`."""
+    made from background pixels only (mask 0); the fast path unless `exact`. `out`: an array like
+    `image` to write the result into (the fast path's upsampling writes it there directly)."""
     radius = aperture_radius(lens.kernel, lens.blades)
     if lens.kernel <= 1 or radius < 0.5:
-        return image.copy()
-    levels = 0 if exact else halvings(image.shape, radius)
+        return _into(out, image.copy() if out is None else image)
+    # with falloff, apertures down to radius / FALLOFF_LEVELS and a sharp band: one halving fewer
+    levels = 0 if exact else max(halvings(image.shape, radius) - (lens.falloff > 0), 0)
     grow = max(2, round(min(mask.shape[:2]) * GROW))
     num, weight, fallback = _premultiplied(image, mask, lens.bloom, levels, grow)
     factor = image.shape[1] / num.shape[1]
@@ -277,11 +295,20 @@ def lens_blur(image: np.ndarray, mask: np.ndarray, lens: Lens = Lens(), exact: b
         blurred = _falloff_mix(num, weight, fallback, lens.blades, radius / factor, strength)
     else:
         blurred = _weighted_blur(num, weight, fallback, aperture(radius / factor, lens.blades))
-    out = from_light(blurred, lens.bloom, image.dtype)
-    if levels:
-        out = cv2.resize(out, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    small = from_light(blurred, lens.bloom, image.dtype)
     if lens.falloff > 0:
-        out = _sharp_near(image, out, strength)
+        if levels:
+            small = cv2.resize(small, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+        return _into(out, _sharp_near(image, small, strength))
+    if levels:
+        return cv2.resize(small, image.shape[1::-1], dst=out, interpolation=cv2.INTER_LINEAR)
+    return _into(out, small)
+
+
+def _into(out: np.ndarray | None, array: np.ndarray) -> np.ndarray:
+    if out is None:
+        return array
+    np.copyto(out, array)
     return out
 
 

@@ -24,6 +24,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import results
+
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("PIBOKEH_SHARED") or REPO.parent / "shared" / "data")
 FRAME_SIZES = ((1280, 720), (1920, 1080))
@@ -172,11 +174,17 @@ def imx500_cards(folders: Sequence[Path]) -> list[dict[str, Any]]:
 def measure(imx500: Sequence[Path] = (), convert: bool = False, out: Path = Path("out/accelerators"),
             frames: int = 30) -> dict[str, Any]:
     """Everything the section shows: published figures, the CPU's share measured here, and the cards of
-    the IMX500 conversions in `imx500` (or made into `out` with `convert`)."""
-    folders = list(imx500) + (convert_imx500(Path(out)) if convert else [])
+    the IMX500 conversions in `imx500` (else those already in `out`; with `convert`, made there). With
+    none at hand (a conversion takes minutes and a toolchain of its own), the cards saved last time
+    are kept, so measuring the CPU's share again does not drop them from the page."""
+    folders = list(imx500) or sorted(p.parent for p in Path(out).glob("*/network.json"))
+    if convert:
+        folders += [f for f in convert_imx500(Path(out)) if f not in folders]
+    saved = results.load("accelerators")
+    cards = imx500_cards(folders) if folders else (saved["data"].get("imx500", []) if saved else [])
     return {"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "published": PUBLISHED,
             "cpu_models": CPU_MODELS, "pi5_slower": list(PI5_SLOWER),
-            "compositing": compositing(frames=frames), "imx500": imx500_cards(folders)}
+            "compositing": compositing(frames=frames), "imx500": cards}
 
 
 # ---- the section --------------------------------------------------------------------------------
