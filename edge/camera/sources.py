@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..media.frames import Frame, FrameSource
-from ..media.images import to_bgr8
+from ..media.images import check_video_frames, to_bgr8
 from ..media.video import VideoFileSource
 from ..model import aspect_matches
 
@@ -133,6 +133,11 @@ class OpenCVSource(LiveSource):
         self._pending: np.ndarray | None = first
         self.requested = tuple(size) if size else None
         self.size = self.requested or (first.shape[1], first.shape[0])
+        try:  # a stream's size is known only from its first frame: the budget is checked there
+            check_video_frames(self.name, self.size)
+        except InputError:
+            self._cap.release()
+            raise
         reported = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = float(fps or (reported if 0.5 <= reported <= 240 else 25.0))
 

@@ -238,6 +238,35 @@ def test_opencv_reads_an_http_mjpeg_stream_and_notices_when_it_ends():
         server.server_close()
 
 
+def test_a_stream_larger_than_the_memory_budget_is_refused_at_its_first_frame(monkeypatch):
+    """A stream's size is known only once it sends a frame: frames over --max-pixels are refused then,
+    with the one-line budget error files get, before the pipeline holds any of them."""
+    from pibokeh.media import images
+    monkeypatch.setattr(images, "_limit", images._limit)  # the budget as it was, after the test
+    hub = PreviewHub()
+    server = PreviewServer(("127.0.0.1", 0), hub, dict, dict).start()
+    import threading
+    stop = threading.Event()
+
+    def feed():
+        while not stop.is_set():
+            hub.write(np.full((120, 160, 3), 90, np.uint8))
+            time.sleep(0.02)
+    threading.Thread(target=feed, daemon=True).start()
+    try:
+        images.limit_pixels(10_000)  # less than one 160x120 frame's way through the engine
+        with pytest.raises(InputError, match=r"stream\.mjpg: 160x120 video is 0\.0 megapixels.*--max-pixels 0\.01M"):
+            open_source(f"{server.url}stream.mjpg")
+        images.limit_pixels(1_000_000)
+        source = open_source(f"{server.url}stream.mjpg")
+        assert source.read().shape == (120, 160, 3)
+        source.close()
+    finally:
+        stop.set()
+        server.stop()
+        server.server_close()
+
+
 def test_retries_double_the_wait_up_to_a_cap_then_give_the_last_error():
     from pibokeh.camera.reopen import MAX_RETRY_WAIT, open_with_retries
 
