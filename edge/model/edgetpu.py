@@ -7,8 +7,14 @@ delegate hands to the accelerator (USB Accelerator, M.2 / mini PCIe cards). The 
 Debian's `libedgetpu1-std` from Coral's apt repository. Everything else (input quantization, the
 letterbox, labels out) is the TFLite backend's.
 
+libedgetpu is built against one TFLite: an interpreter of another version may fail to load it where an
+older one (Coral's `python3-tflite-runtime`) does. So unless an interpreter is named, the first installed
+one whose delegate loads runs the model.
+
 Not run on an Edge TPU here (none attached, and no libedgetpu): tests cover the choice of this backend
-by file name and `--backend edgetpu`, and the one-line error when the delegate cannot load.
+by file name and `--backend edgetpu`, the one-line error when the delegate cannot load, and everything
+else through a fake of Coral's documented API (tests/fakes/edgetpu: `tflite_runtime.interpreter` with
+`load_delegate("libedgetpu.so.1")`, the compiled op computed by the model's CPU twin).
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
+from .interpreters import INTERPRETERS, interpreter_class
 from .tflite import TFLiteBackend, _model_source
 
 LIBRARY = {"linux": "libedgetpu.so.1", "darwin": "libedgetpu.1.dylib", "win32": "edgetpu.dll"}.get(
@@ -54,24 +61,33 @@ class EdgeTPUBackend(TFLiteBackend):
     """An Edge TPU model on the TFLite interpreter `backend` names (default: the first installed)."""
 
     def __init__(self, model: str | Path, backend: str | None = None, threads: int | None = None):
+        self._named = backend
         super().__init__(model, backend=backend, threads=threads)
         self.interpreter_name = self.backend
         self.backend = "edgetpu"
 
     def _check_memory(self, interpreter: type) -> None:
         """The delegate first: without it the model does not load at all, so the CPU-side probe of its
-        tensors cannot run; the compiled graph is one custom op whose arena lives on the accelerator."""
-        self._delegate = self._load(interpreter)
-
-    def _load(self, interpreter: type) -> Any:
-        try:
-            return load_delegate(interpreter)
-        except ModelError as exc:
-            raise ModelError(f"{self.path.name}: {exc} (or run its CPU version, the same name without _edgetpu)") from None
+        tensors cannot run; the compiled graph is one custom op whose arena lives on the accelerator.
+        With no interpreter named, the first installed one whose delegate loads."""
+        failure = None
+        for name in [self.backend] if self._named else INTERPRETERS:
+            try:
+                cls = interpreter if name == self.backend else interpreter_class(name)[1]
+            except ModelError:
+                continue  # not installed
+            try:
+                self._delegate = load_delegate(cls)
+            except ModelError as exc:
+                failure = failure or exc  # the preferred interpreter's reason is the one to show
+                continue
+            self.backend, self._interpreter_class = name, cls
+            return
+        raise ModelError(f"{self.path.name}: {failure} (or run its CPU version, the same name without _edgetpu)")
 
     def _open_interpreter(self, interpreter: type) -> Any:
-        return interpreter(**_model_source(self.path), num_threads=self.threads,
-                           experimental_delegates=[self._delegate])
+        return self._interpreter_class(**_model_source(self.path), num_threads=self.threads,
+                                       experimental_delegates=[self._delegate])
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "interpreter": self.interpreter_name,

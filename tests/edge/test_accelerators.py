@@ -1,7 +1,9 @@
 """The accelerators' backends: chosen by the model file or --backend, one-line errors for what is missing,
 the AI Camera's geometry (its class map onto the frame), and `pibokeh camera` end to end on the fake AI
-Camera and the fake Hailo (tests/fakes/picamera2/devices: picamera2's helpers' calls, the device's work
-done by a TFLite model on the CPU). No device is here: what these prove is the runtime's side."""
+Camera, the fake Hailo (tests/fakes/picamera2/devices: picamera2's helpers' calls, the device's work
+done by a TFLite model on the CPU) and the fake Edge TPU (tests/fakes/edgetpu: Coral's documented
+`tflite_runtime` API, the compiled op computed by the model's CPU twin). No device is here: what these
+prove is the runtime's side."""
 from __future__ import annotations
 
 import os
@@ -18,7 +20,8 @@ from pibokeh.model.kinds import backend_for
 
 from tests.conftest import CORAL, MODELS, TINY, TINY_LABELS, TINY_WIDE, need
 from tests.edge.camera_process import Camera, frames_of
-from tests.fakes.backends import DEVICES, fake_imx500, hailo_network, imx500_network
+from tests.fakes.backends import (CORAL_API, DEVICES, coral_api, edgetpu_copy, fake_edgetpu, fake_imx500,
+                                  hailo_network, imx500_network)
 from tests.fakes.picamera2.devices.imx500 import centred
 from tests.helpers import error_line
 
@@ -138,8 +141,8 @@ def test_missing_helpers_and_devices_are_one_line_each(tmp_path, monkeypatch):
 
 
 def test_edgetpu_without_libedgetpu_is_one_line(pibokeh):
-    """No Edge TPU and no libedgetpu here: the delegate cannot load, which is what a Pi without them sees
-    (a fake delegate library is not possible: it would have to implement the compiled edgetpu-custom-op)."""
+    """No Edge TPU and no libedgetpu here: the delegate cannot load in any installed interpreter, which
+    is what a Pi without them sees."""
     for args in (["--model", need(EDGETPU)], ["--model", TINY, "--backend", "edgetpu"]):
         proc = pibokeh("info", *args)
         assert proc.returncode == 2, proc.stderr
@@ -153,6 +156,30 @@ def test_camera_on_an_edgetpu_model_without_the_runtime_is_one_line(tmp_path):
     assert camera.finish() == 2
     line = error_line(camera.stderr)
     assert "the Coral Edge TPU cannot be used" in line and "libedgetpu1-std" in line
+
+
+@pytest.mark.shared_data
+def test_edgetpu_fake_runs_coral_compiled_model_with_the_first_interpreter_whose_delegate_loads():
+    """Coral's compiled DeepLab through the Edge TPU backend on the fake: ai_edge_litert cannot load
+    libedgetpu here, the (fake) tflite_runtime can, so that one runs it, with the delegate; its class
+    map of a photo is the CPU twin's, as the accelerator's would be (the same network, compiled)."""
+    twin = need(CORAL)
+    edgetpu = fake_edgetpu(need(MODELS / "deeplabv3_mnv2_pascal_quant_edgetpu.tflite"), threads=2)
+    assert edgetpu.backend == "edgetpu" and edgetpu.interpreter_name == "tflite_runtime"
+    assert edgetpu.describe()["runs_on"] == "the Coral Edge TPU (libedgetpu.so.1 delegate of tflite_runtime)"
+    assert edgetpu.interpreter.on_edgetpu  # the fake was handed the delegate with the compiled model
+    photo = cv2.imread(str(need(MODELS.parent / "voc" / "voc2012_2007_000129.jpg")))
+    labels = edgetpu.classes(photo)
+    assert np.array_equal(labels, open_model(twin, threads=2).classes(photo)) and (labels == 15).mean() > 0.05
+
+
+def test_edgetpu_fake_with_no_device_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_EDGETPU", "none")  # the library is there, no accelerator answers
+    with coral_api(), pytest.raises(ModelError) as caught:
+        open_model(edgetpu_copy(tmp_path, TINY_LABELS))
+    message = str(caught.value)
+    assert "\n" not in message and "the Coral Edge TPU cannot be used" in message and "libedgetpu1-std" in message
+    assert "or run its CPU version, the same name without _edgetpu" in message
 
 
 def test_info_lists_the_accelerators(pibokeh, tmp_path):
@@ -224,6 +251,20 @@ def test_camera_on_the_hailo_fake_letterboxes_and_records(tmp_path):
     camera.wait_served()
     camera.wait_for(lambda: camera.stats()["frames_out"] > 0, what="first frame")
     assert camera.stats()["backend"] == "hailo"
+    assert camera.finish() == 0, camera.stderr
+    green, red, on_square = _kept_and_replaced(frames_of(out)[-1])
+    assert green > 0.8 and red > 0.025 and on_square > 0.8, (green, red, on_square)
+
+
+def test_camera_on_the_edgetpu_fake_serves_and_records(tmp_path):
+    model = edgetpu_copy(tmp_path / "models", TINY_LABELS)  # square: 16:9 frames are letterboxed into it
+    out = tmp_path / "rec.mp4"
+    camera = Camera("--source", "picamera2", "--model", model, "--size", "640x360", "--record", out, "--max-frames", 20,
+                    "--background", "#00ff00", "--serve", "127.0.0.1:0", "--skip-still", "0", fake=True,
+                    env={"PYTHONPATH": str(CORAL_API)}, home=tmp_path)
+    camera.wait_served()
+    camera.wait_for(lambda: camera.stats()["frames_out"] > 0, what="first frame")
+    assert camera.stats()["backend"] == "edgetpu"
     assert camera.finish() == 0, camera.stderr
     green, red, on_square = _kept_and_replaced(frames_of(out)[-1])
     assert green > 0.8 and red > 0.025 and on_square > 0.8, (green, red, on_square)

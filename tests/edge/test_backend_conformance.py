@@ -20,8 +20,8 @@ from pibokeh.model import PERSON, Backend, open_model
 
 import tempfile
 
-from tests.conftest import CORAL, FLOAT257, TINY, TINY_LABELS, TINY_LOGITS, TINY_WIDE, need
-from tests.fakes.backends import RedBackend, fake_hailo, fake_imx500
+from tests.conftest import CORAL, FLOAT257, MODELS, TINY, TINY_LABELS, TINY_LOGITS, TINY_WIDE, need
+from tests.fakes.backends import RedBackend, edgetpu_copy, fake_edgetpu, fake_hailo, fake_imx500
 from tests.helpers import red_square
 
 Factory = Callable[[int], Backend]  # threads -> backend
@@ -40,12 +40,16 @@ BACKENDS: dict[str, Factory] = {
     "imx500-fake-tiny-square": lambda threads: fake_imx500(_folder("imx500sq"), TINY),
     "hailo-fake-tiny": lambda threads: fake_hailo(_folder("hailo"), TINY_LABELS),
     "hailo-fake-coral-513": lambda threads: fake_hailo(_folder("hailo513"), need(CORAL)),
+    "edgetpu-fake-tiny": lambda threads: fake_edgetpu(edgetpu_copy(_folder("edgetpu"), TINY_LABELS), threads),
+    "edgetpu-fake-coral": lambda threads: fake_edgetpu(need(MODELS / "deeplabv3_mnv2_pascal_quant_edgetpu.tflite"),
+                                                       threads),
 }
 # backends that load a model from ../shared/data: their tests are in the shared_data lane
-NEEDS_SHARED = {"tflite-coral", "tflite-float257", "hailo-fake-coral-513"}
+NEEDS_SHARED = {"tflite-coral", "tflite-float257", "hailo-fake-coral-513", "edgetpu-fake-coral"}
 # backends that find the red square (the tiny models and the fakes were made to)
 KNOWS_RED = {"tflite-tiny-float", "tflite-tiny-labels", "tflite-tiny-wide", "tflite-tiny-logits", "fake-red",
-             "fake-red-wide", "imx500-fake-tiny-wide", "imx500-fake-tiny-square", "hailo-fake-tiny"}
+             "fake-red-wide", "imx500-fake-tiny-wide", "imx500-fake-tiny-square", "hailo-fake-tiny",
+             "edgetpu-fake-tiny"}
 FRAMES = {"4:3": (120, 160), "16:9": (90, 160), "portrait": (160, 90), "square": (100, 100), "tiny": (9, 17)}
 
 

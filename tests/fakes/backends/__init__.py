@@ -4,7 +4,11 @@ with no interpreter at all. Device fakes (the AI Camera, Hailo, Edge TPU) live b
 same helper APIs the real devices have."""
 from __future__ import annotations
 
+import contextlib
+import shutil
+import sys
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -44,8 +48,6 @@ DEVICES = "tests.fakes.picamera2.devices"  # imported in-process under this name
 def imx500_network(folder: Path, cpu_model: Path) -> Path:
     """A fake network.rpk in `folder` for a network of `cpu_model`'s input size, with the CPU model
     beside it as network_cpu.tflite (where `pibokeh-convert --target imx500` puts its twin)."""
-    import shutil
-
     from pibokeh.model import open_model
     from tests.fakes.picamera2.devices.imx500 import write_rpk
     folder.mkdir(parents=True, exist_ok=True)
@@ -56,7 +58,6 @@ def imx500_network(folder: Path, cpu_model: Path) -> Path:
 
 def hailo_network(folder: Path, cpu_model: Path, name: str = "deeplab_v3_mobilenet_v2_wo_dilation") -> Path:
     """A fake NAME.hef in `folder` whose device answers with `cpu_model`'s class maps (NAME_cpu.tflite)."""
-    import shutil
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(cpu_model, folder / f"{name}_cpu.tflite")
     hef = folder / f"{name}.hef"
@@ -82,3 +83,37 @@ def fake_imx500(folder: Path, cpu_model: Path) -> Backend:
 def fake_hailo(folder: Path, cpu_model: Path) -> Backend:
     from pibokeh.model.hailo import HailoBackend
     return HailoBackend(hailo_network(folder, cpu_model), module=DEVICES)
+
+
+CORAL_API = Path(__file__).resolve().parents[1] / "edgetpu"  # the fake tflite_runtime: Coral's documented API
+
+
+@contextlib.contextmanager
+def coral_api() -> Iterator[None]:
+    """`tflite_runtime.interpreter` as the fake Edge TPU's (tests/fakes/edgetpu) for this block only: a
+    backend opened in it keeps its interpreter; the real tflite_runtime, if any, is back afterwards."""
+    def ours() -> list[str]:
+        return [name for name in sys.modules if name == "tflite_runtime" or name.startswith("tflite_runtime.")]
+    saved_path, saved = list(sys.path), {name: sys.modules.pop(name) for name in ours()}
+    sys.path.insert(0, str(CORAL_API))
+    try:
+        yield
+    finally:
+        sys.path[:] = saved_path
+        for name in ours():
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def edgetpu_copy(folder: Path, cpu_model: Path) -> Path:
+    """`cpu_model` as NAME_edgetpu.tflite in `folder`: a model with no Edge TPU op, which the Edge TPU
+    backend opens with the delegate and the delegate leaves to the CPU (as the real one does)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(cpu_model, folder / f"{cpu_model.stem}_edgetpu.tflite"))
+
+
+def fake_edgetpu(model: Path, threads: int = 1) -> Backend:
+    """The Edge TPU backend on the fake Coral API: a compiled model's op computed by its CPU twin."""
+    from pibokeh.model import open_model
+    with coral_api():
+        return open_model(model, threads=threads)
