@@ -30,7 +30,8 @@ from .styles import Lens
 
 BLOOM_STOPS = 6.0    # bloom 1: full white counts as 2**6 = 64 times its stored light
 HIGHLIGHT = 0.6      # linear light (display value ~0.8) above which a pixel counts as a highlight
-SMALL_RADIUS = 4.0   # px: the fast path halves the frame while the aperture stays at least this wide
+SMALL_RADIUS = 8.0   # px: the fast path halves the frame while the aperture stays at least this wide
+                     # (at half that, 1/16 scale for the default at 1080p, the N-gons blur into smudges)
 FALLOFF_LEVELS = 4   # apertures between sharp and full strength that --falloff blends between
 WEIGH_AFTER = 2      # halvings of the light before it is weighed (cells of 4x4 px)
 GROW = 0.01          # the subject is grown by this share of the frame's shorter side (as core does)
@@ -60,6 +61,8 @@ def aperture(radius: float, blades: int = 0) -> np.ndarray:
     canvas = np.zeros((size * over, size * over), np.uint8)
     cv2.fillPoly(canvas, [np.round(points * 16).astype(np.int32)], 255, lineType=cv2.LINE_8, shift=4)
     kernel = cv2.resize(canvas.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    if blades % 2 == 0:  # a disc or an even polygon is point-symmetric: what drawing left uneven is evened
+        kernel = (kernel + kernel[::-1, ::-1]) * np.float32(0.5)  # (its spectrum is then real: a cheaper product)
     total = kernel.sum()
     if total <= 0:  # a radius below half a pixel: no blur at all
         kernel = np.zeros((1, 1), np.float32)
@@ -133,8 +136,10 @@ def from_light(light: np.ndarray, bloom: float, dtype: np.dtype) -> np.ndarray:
     """Boosted linear light back to stored values of `dtype` (the boost undone, sRGB-encoded)."""
     if np.dtype(dtype) == np.uint8:  # a table over sqrt(light / G): finer than half a step everywhere
         top = gain(bloom)
-        index = cv2.sqrt(np.clip(light, 0.0, top) * np.float32(1.0 / top)) * np.float32(65535.0)
-        return _store_table(bloom)[index.astype(np.uint16)]
+        flat = light.reshape(light.shape[0], -1)  # one channel: OpenCV's scalars reach every value then
+        root = cv2.sqrt(cv2.min(cv2.max(flat, 0.0), top))
+        index = cv2.multiply(root, 65535.0 / math.sqrt(top), dtype=cv2.CV_16U)
+        return np.take(_store_table(bloom), index).reshape(light.shape)
     maximum = np.iinfo(dtype).max
     encoded = _encoded(unboost(light, bloom)) * maximum
     return np.clip(np.rint(encoded), 0, maximum).astype(dtype)
@@ -235,24 +240,31 @@ def _convolve(planes: list[np.ndarray], kernel: np.ndarray) -> list[np.ndarray]:
     height, width = planes[0].shape
     r = kernel.shape[0] // 2
     rows, cols = cv2.getOptimalDFTSize(height + 2 * r), cv2.getOptimalDFTSize(width + 2 * r)
-    spectrum = _spectrum(kernel.tobytes(), kernel.shape[0], rows, cols)
+    spectrum, real = _spectrum(kernel.tobytes(), kernel.shape[0], rows, cols)
     out: list[np.ndarray] = []
     for i in range(0, len(planes), 2):
         pair = planes[i:i + 2] if i + 1 < len(planes) else [planes[i], np.zeros_like(planes[i])]
         padded = cv2.copyMakeBorder(cv2.merge(pair), r, rows - height - r, r, cols - width - r, cv2.BORDER_REFLECT)
-        product = cv2.mulSpectrums(cv2.dft(padded), spectrum, 0)
-        both = cv2.idft(product, flags=cv2.DFT_SCALE)[2 * r:2 * r + height, 2 * r:2 * r + width]
+        transform = cv2.dft(padded)
+        product = cv2.multiply(transform, spectrum) if real else cv2.mulSpectrums(transform, spectrum, 0)
+        both = cv2.idft(product, flags=cv2.DFT_SCALE)[r:r + height, r:r + width]
         out += cv2.split(both)[:len(planes) - i]
     return out
 
 
 @functools.lru_cache(maxsize=16)
-def _spectrum(kernel: bytes, size: int, rows: int, cols: int) -> np.ndarray:
-    """The complex DFT of a square kernel zero-padded to rows x cols. The product is a convolution:
-    a point spreads into the aperture's shape as drawn, corner up."""
+def _spectrum(kernel: bytes, size: int, rows: int, cols: int) -> tuple[np.ndarray, bool]:
+    """The DFT of a square kernel centred on (0, 0) in a rows x cols plane (a point spreads into the
+    aperture's shape as drawn, corner up), and whether it is real: for a point-symmetric kernel it is,
+    and comes as (re, re) for an elementwise product with a complex plane; else complex."""
+    square = np.frombuffer(kernel, np.float32).reshape(size, size)
     padded = np.zeros((rows, cols), np.float32)
-    padded[:size, :size] = np.frombuffer(kernel, np.float32).reshape(size, size)
-    return cv2.dft(padded, flags=cv2.DFT_COMPLEX_OUTPUT)
+    padded[:size, :size] = square
+    padded = np.roll(padded, (-(size // 2), -(size // 2)), axis=(0, 1))
+    spectrum = cv2.dft(padded, flags=cv2.DFT_COMPLEX_OUTPUT)
+    if np.array_equal(square, square[::-1, ::-1]):
+        return cv2.merge([spectrum[..., 0], spectrum[..., 0]]), True
+    return spectrum, False
 
 
 def _strength(weight: np.ndarray, reach: float) -> np.ndarray:
@@ -285,8 +297,7 @@ def lens_blur(image: np.ndarray, mask: np.ndarray, lens: Lens = Lens(), exact: b
     radius = aperture_radius(lens.kernel, lens.blades)
     if lens.kernel <= 1 or radius < 0.5:
         return _into(out, image.copy() if out is None else image)
-    # with falloff, apertures down to radius / FALLOFF_LEVELS and a sharp band: one halving fewer
-    levels = 0 if exact else max(halvings(image.shape, radius) - (lens.falloff > 0), 0)
+    levels = 0 if exact else halvings(image.shape, radius)
     grow = max(2, round(min(mask.shape[:2]) * GROW))
     num, weight, fallback = _premultiplied(image, mask, lens.bloom, levels, grow)
     factor = image.shape[1] / num.shape[1]
