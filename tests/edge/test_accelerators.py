@@ -240,34 +240,32 @@ def test_camera_on_the_ai_camera_fake_with_another_aspect(tmp_path):
     assert green > 0.8 and red > 0.04 and on_square > 0.8, (green, red, on_square)
 
 
-def test_camera_on_the_hailo_fake_letterboxes_and_records(tmp_path):
-    hef = hailo_network(tmp_path / "hailo", TINY_LABELS)  # square, like the zoo's 513x513 DeepLab
+def _serves_and_records_a_letterboxed_square(tmp_path, model, backend: str, env: dict | None = None) -> None:
+    """`pibokeh camera` on a square network with a 16:9 stream: page, /stats naming the backend, a
+    recording whose last frame keeps the fake scene's red square and replaces the rest."""
     out = tmp_path / "rec.mp4"
     # --skip-still 0: the fake camera's block moves a few pixels a frame against a background of nearly its
     # grey level, which the still-scene test (on a small grey copy) takes for a still scene; the last
     # frame's mask must be its own here
-    camera = Camera("--source", "picamera2", "--model", hef, "--size", "640x360", "--record", out, "--max-frames", 20,
-                    "--background", "#00ff00", "--serve", "127.0.0.1:0", "--skip-still", "0", fake=True, home=tmp_path)
+    camera = Camera("--source", "picamera2", "--model", model, "--size", "640x360", "--record", out, "--max-frames", 20,
+                    "--background", "#00ff00", "--serve", "127.0.0.1:0", "--skip-still", "0", fake=True, env=env,
+                    home=tmp_path)
     camera.wait_served()
     camera.wait_for(lambda: camera.stats()["frames_out"] > 0, what="first frame")
-    assert camera.stats()["backend"] == "hailo"
+    assert camera.stats()["backend"] == backend
     assert camera.finish() == 0, camera.stderr
     green, red, on_square = _kept_and_replaced(frames_of(out)[-1])
     assert green > 0.8 and red > 0.025 and on_square > 0.8, (green, red, on_square)
+
+
+def test_camera_on_the_hailo_fake_letterboxes_and_records(tmp_path):
+    hef = hailo_network(tmp_path / "hailo", TINY_LABELS)  # square, like the zoo's 513x513 DeepLab
+    _serves_and_records_a_letterboxed_square(tmp_path, hef, "hailo")
 
 
 def test_camera_on_the_edgetpu_fake_serves_and_records(tmp_path):
     model = edgetpu_copy(tmp_path / "models", TINY_LABELS)  # square: 16:9 frames are letterboxed into it
-    out = tmp_path / "rec.mp4"
-    camera = Camera("--source", "picamera2", "--model", model, "--size", "640x360", "--record", out, "--max-frames", 20,
-                    "--background", "#00ff00", "--serve", "127.0.0.1:0", "--skip-still", "0", fake=True,
-                    env={"PYTHONPATH": str(CORAL_API)}, home=tmp_path)
-    camera.wait_served()
-    camera.wait_for(lambda: camera.stats()["frames_out"] > 0, what="first frame")
-    assert camera.stats()["backend"] == "edgetpu"
-    assert camera.finish() == 0, camera.stderr
-    green, red, on_square = _kept_and_replaced(frames_of(out)[-1])
-    assert green > 0.8 and red > 0.025 and on_square > 0.8, (green, red, on_square)
+    _serves_and_records_a_letterboxed_square(tmp_path, model, "edgetpu", env={"PYTHONPATH": str(CORAL_API)})
 
 
 @pytest.mark.shared_data
