@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from pibokeh.media.video import VideoFileSink
-from scripts.benchmarks import TOPICS, memory, page, results, throughput
+from scripts.benchmarks import TOPICS, accelerators, memory, page, results, throughput
 from scripts.benchmarks.pi_estimate import PUBLISHED, pi_estimate, which_model
 from tests.conftest import ROOT, TINY
 from tests.helpers import one_line_error, scene, write_clip
@@ -79,6 +79,17 @@ def test_an_unknown_topic_is_one_line():
     proc = subprocess.run([sys.executable, "-m", "scripts.benchmarks", "--only", "nope"], capture_output=True,
                           text=True, cwd=ROOT, timeout=120)
     assert "no topic module nope" in one_line_error(proc)
+
+
+def test_accelerators_keep_the_ai_camera_cards_when_no_conversion_is_at_hand(tmp_path, monkeypatch):
+    """Measuring the CPU's share again (seconds) must not drop the AI Camera conversions (minutes each,
+    a toolchain of their own) from the page: with none given or in the output folder, the saved ones stay."""
+    monkeypatch.setattr(accelerators, "compositing", lambda frames: [])
+    saved = {"imx500": [{"graph": "deeplabv3_mnv2_dm05_pascal.pb", "size": [321, 241]}]}
+    monkeypatch.setattr(accelerators.results, "load", lambda topic: {"data": saved} if topic == "accelerators" else None)
+    assert accelerators.measure(out=tmp_path)["imx500"] == saved["imx500"]
+    monkeypatch.setattr(accelerators.results, "load", lambda topic: None)
+    assert accelerators.measure(out=tmp_path)["imx500"] == []  # nothing saved either: an empty table
 
 
 def test_memory_section_says_what_the_target_is():
