@@ -23,7 +23,7 @@ from pibokeh.model import Backend, fit_input
 from pibokeh.model.card import MEAN, STD
 
 from .quantize import preprocess
-from .shapes import Size, hw
+from .shapes import Size
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # MCT's own progress bars; the converter shows one of its own
 TPC_VERSION = "v1"  # the IMX500 target platform capabilities the converter release below was made for

@@ -131,15 +131,21 @@ def _prepared_video(path: Path, size: tuple[int, int] | None, count: int, workdi
     with VideoFileSource(path) as source:
         if size is None or tuple(size) == tuple(source.size):
             return _video_frames(path, f"video {path.name}")
-        target = workdir / f"clip{encoders.choose(size=size).suffix}"
-        with VideoFileSink(target, source.fps, size) as sink:
-            for frame in source:
-                sink.write(core.cover(frame, (size[1], size[0])))
-                if sink.frames >= count:
-                    break
-        if not target.is_file():
-            raise InputError(f"{path}: no frames could be decoded")
+    target = scaled_video(path, workdir / f"clip{encoders.choose(size=size).suffix}", size, count)
     return _video_frames(target, f"video {path.name} scaled to cover")
+
+
+def scaled_video(path: Path, target: Path, size: tuple[int, int], frames: int = 0) -> Path:
+    """`target`: the video at `path` (its first `frames` frames, or all of it) scaled to cover `size`
+    (w, h): the frames a camera or a file of that size would give. InputError if none decode."""
+    with VideoFileSource(path) as source, VideoFileSink(target, source.fps, size) as sink:
+        for frame in source:
+            sink.write(core.cover(frame, (size[1], size[0])))
+            if frames and sink.frames >= frames:
+                break
+    if not Path(target).is_file():
+        raise InputError(f"{path}: no frames could be decoded")
+    return Path(target)
 
 
 # ---- timing -------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from .lens import lens_blur
-from .styles import BLUR_KERNEL, Blur, Color, Lens, Replace, Style, Transparent
+from .styles import BLUR_KERNEL, Color, Lens, Replace, Style, Transparent
 
 MASK_SMOOTH_KERNEL = 15
 
@@ -251,7 +251,7 @@ def background_of(image: np.ndarray, mask: np.ndarray, style: Style, out: np.nda
     if isinstance(bg, Replace):
         return _into(out, match_format(cover(bg.image, image.shape[:2]), image))
     if isinstance(bg, Lens):  # halo-free too; `exact`: at full resolution
-        return lens_blur(image, mask, bg, style.exact, out=out)
+        return _into(out, lens_blur(image, mask, bg, style.exact, out=out))
     if style.exact:
         if out is None or bg.kernel <= 1:
             return _into(out, exact_blur(image, bg.kernel))
@@ -260,7 +260,7 @@ def background_of(image: np.ndarray, mask: np.ndarray, style: Style, out: np.nda
 
 
 def _into(out: np.ndarray | None, array: np.ndarray) -> np.ndarray:
-    if out is None:
+    if out is None or array is out:  # (made in `out` already)
         return array
     np.copyto(out, array)
     return out

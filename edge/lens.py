@@ -293,10 +293,11 @@ def lens_blur(image: np.ndarray, mask: np.ndarray, lens: Lens = Lens(), exact: b
               out: np.ndarray | None = None) -> np.ndarray:
     """The lens-blurred background of an image (gray or BGR, 8- or 16-bit; the format of `image`),
     made from background pixels only (mask 0); the fast path unless `exact`. `out`: an array like
-    `image` to write the result into (the fast path's upsampling writes it there directly)."""
+    `image` that the fast path's last step (the upsampling) may write the result into; the result
+    is returned either way."""
     radius = aperture_radius(lens.kernel, lens.blades)
     if lens.kernel <= 1 or radius < 0.5:
-        return _into(out, image.copy() if out is None else image)
+        return image.copy()
     levels = 0 if exact else halvings(image.shape, radius)
     grow = max(2, round(min(mask.shape[:2]) * GROW))
     num, weight, fallback = _premultiplied(image, mask, lens.bloom, levels, grow)
@@ -306,21 +307,11 @@ def lens_blur(image: np.ndarray, mask: np.ndarray, lens: Lens = Lens(), exact: b
         blurred = _falloff_mix(num, weight, fallback, lens.blades, radius / factor, strength)
     else:
         blurred = _weighted_blur(num, weight, fallback, aperture(radius / factor, lens.blades))
-    small = from_light(blurred, lens.bloom, image.dtype)
-    if lens.falloff > 0:
-        if levels:
-            small = cv2.resize(small, image.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-        return _into(out, _sharp_near(image, small, strength))
+    result = from_light(blurred, lens.bloom, image.dtype)
     if levels:
-        return cv2.resize(small, image.shape[1::-1], dst=out, interpolation=cv2.INTER_LINEAR)
-    return _into(out, small)
-
-
-def _into(out: np.ndarray | None, array: np.ndarray) -> np.ndarray:
-    if out is None:
-        return array
-    np.copyto(out, array)
-    return out
+        result = cv2.resize(result, image.shape[1::-1], dst=None if lens.falloff > 0 else out,
+                            interpolation=cv2.INTER_LINEAR)
+    return _sharp_near(image, result, strength) if lens.falloff > 0 else result
 
 
 def _sharp_near(image: np.ndarray, blurred: np.ndarray, strength: np.ndarray) -> np.ndarray:

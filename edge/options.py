@@ -4,7 +4,6 @@ objects the runtime works with. Commands import this module; it imports no comma
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Callable
 
 from . import api

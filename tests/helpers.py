@@ -9,6 +9,7 @@ import zlib
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -136,3 +137,12 @@ def png_file(path: Path, width: int, height: int, idat: bytes, depth: int = 8, c
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0))
                      + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
     return path
+
+
+def imported_alone(names: list[str], cwd: Path) -> dict[str, subprocess.CompletedProcess]:
+    """`python -c "import NAME"` for each of `names`, each in a new interpreter (so that no other
+    module's imports hide a missing one), as many at a time as there are CPUs."""
+    def alone(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, cwd=cwd)
+    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
+        return dict(zip(names, pool.map(alone, names)))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,9 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import results
-
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("PIBOKEH_SHARED") or REPO.parent / "shared" / "data")
+from .inputs import CALIB, CORAL, SHARED, VIDEO, VOC, need
 FRAME_SIZES = ((1280, 720), (1920, 1080))
 # The conversions the docs show: (graph, size); the first is the one scripts/test.sh makes.
 IMX500_SIZES = (("deeplabv3_mnv2_dm05_pascal.pb", "321x241"), ("deeplabv3_mnv2_dm05_pascal.pb", "513x289"),
@@ -69,16 +66,12 @@ CPU_MODELS = [  # the CPU rows the accelerators stand beside (README, "Which mod
 def _labels_for(frame: np.ndarray) -> np.ndarray:
     """A real class map for the frame (Coral's DeepLab on the CPU), so the mask is a person's, not a blob."""
     from pibokeh.model import open_model
-    coral = SHARED / "models" / "deeplabv3_mnv2_pascal_quant.tflite"
-    if not coral.is_file():
-        from pibokeh.errors import InputError
-        raise InputError(f"{coral}: not found (../shared/data, or set PIBOKEH_SHARED)")
-    return open_model(coral, threads=2).segment(frame)
+    return open_model(need(CORAL), threads=2).segment(frame)
 
 
 def _frame(size: tuple[int, int]) -> np.ndarray:
     import cv2
-    video = SHARED / "video" / "person_handwave_854x480.mp4"
+    video = need(VIDEO)
     cap = cv2.VideoCapture(str(video))
     ok, frame = cap.read()
     cap.release()
@@ -143,8 +136,8 @@ def convert_imx500(out: Path, specs: Sequence[tuple[str, str]] = IMX500_SIZES) -
         folder = out / f"{graph.split('_pascal')[0].replace('deeplabv3_', '')}_os16_{size}"
         if not (folder / "network.json").is_file():
             cmd = [str(Path(sys.executable).with_name("pibokeh-convert")), str(SHARED / "frozen_graphs" / graph),
-                   "--target", "imx500", "-o", str(folder), "--size", size, "--calib", str(SHARED / "calib"),
-                   "--eval", str(SHARED / "voc"), "--quiet"]
+                   "--target", "imx500", "-o", str(folder), "--size", size, "--calib", str(CALIB),
+                   "--eval", str(VOC), "--quiet"]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd[1:4])} {size}: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")

@@ -9,7 +9,6 @@ on the same frames, interleaved frame by frame: no copy of old code is kept in t
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
@@ -20,15 +19,13 @@ import types
 from pathlib import Path
 from typing import Any
 
+from pibokeh.bench import scaled_video
 from pibokeh.errors import InputError
-from pibokeh.media.video import VideoFileSink, VideoFileSource
-from pibokeh import core
+from pibokeh.media.video import VideoFileSource
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("PIBOKEH_SHARED", ROOT.parent / "shared" / "data"))
-VIDEO = SHARED / "video" / "person_handwave_854x480.mp4"
-VOC = SHARED / "voc"
-GRAPH = SHARED / "frozen_graphs" / "deeplabv3_mnv2_dm10_pascal_weightquant.pb"
+from .inputs import REFERENCE_GRAPH as GRAPH
+from .inputs import CALIB, ROOT, VIDEO, VOC, need  # noqa: F401 - VOC: the compositing topics read it here
+
 TINY = ROOT / "tests" / "models" / "tiny_wide.tflite"
 # The commit the compositing work started from (issue 20): "before" everywhere on the page.
 BEFORE = "fa2eaf0"
@@ -39,12 +36,6 @@ WORKDIR = Path(tempfile.gettempdir()) / "pibokeh-bench-compositing"
 
 def log(message: str) -> None:
     print(f"compositing: {message}", file=sys.stderr, flush=True)
-
-
-def need(path: Path) -> Path:
-    if not path.exists():
-        raise InputError(f"{path}: not found (is ../shared/data beside the repository?)")
-    return path
 
 
 def previous_version(rev: str = BEFORE, folder: Path = WORKDIR) -> types.ModuleType:
@@ -86,11 +77,7 @@ def clip(size: tuple[int, int], frames: int = 0, folder: Path = WORKDIR) -> Path
     path = folder / f"clip_{size[0]}x{size[1]}{'_' + str(frames) if frames else ''}.mp4"
     if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        with VideoFileSource(need(VIDEO)) as source, VideoFileSink(path, source.fps, size) as sink:
-            for frame in source:
-                sink.write(core.cover(frame, (size[1], size[0])))
-                if frames and sink.frames >= frames:
-                    break
+        scaled_video(need(VIDEO), path, size, frames)
     return path
 
 
@@ -121,7 +108,7 @@ def recommended_models(folder: Path = WORKDIR, heads: tuple[str, ...] = ("scores
                                      "converts it)")
                 log(f"converting {path.name}")
                 proc = subprocess.run([convert, str(need(GRAPH)), "-o", str(path), "--quant", "int8", "--output-stride",
-                                       "16", "--size", size, "--calib", str(need(SHARED / "calib")), "--output", head,
+                                       "16", "--size", size, "--calib", str(need(CALIB)), "--output", head,
                                        "--quiet"], capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise InputError(f"converting {path.name}: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}")

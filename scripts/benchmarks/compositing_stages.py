@@ -50,7 +50,7 @@ def compare(pairs: Sequence[tuple[str, Path, Path]], size: tuple[int, int], coun
             blur_frames: int = 3) -> dict[str, Any]:
     """Every (label, before model, after model) through the previous and today's chain on the same
     `count` frames of the shared video scaled to `size`, interleaved."""
-    before = inputs.previous_version()
+    inputs.previous_version()
     from pibokeh_before import chain as chain_then  # noqa: E402 - loaded by previous_version
     from pibokeh_before.model import open_model as open_then
     inputs.cpu_clock(chain_then, chain_now)

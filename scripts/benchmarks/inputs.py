@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pibokeh import core
+from pibokeh.bench import scaled_video
 from pibokeh.errors import InputError
-from pibokeh.media.video import VideoFileSink, VideoFileSource
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("PIBOKEH_SHARED", ROOT.parent / "shared" / "data"))
@@ -29,15 +28,13 @@ def require(*paths: Path) -> None:
             raise InputError(f"{path}: no such file (is ../shared/data beside the repository?)")
 
 
+def need(path: Path) -> Path:
+    """`path`, once `require` found it."""
+    require(path)
+    return path
+
+
 def scaled_clip(video: Path, size: tuple[int, int], frames: int, folder: Path) -> Path:
     """The first `frames` frames of `video` scaled to cover `size` (w, h), as an MP4 in `folder`: the
     frames a camera or a file of that size would give (decoding them is part of what is timed)."""
-    target = folder / f"{video.stem}_{size[0]}x{size[1]}.mp4"
-    with VideoFileSource(video) as source, VideoFileSink(target, source.fps, size) as sink:
-        for frame in source:
-            sink.write(core.cover(frame, (size[1], size[0])))
-            if sink.frames >= frames:
-                break
-    if not target.is_file():
-        raise InputError(f"{video}: no frames could be decoded")
-    return target
+    return scaled_video(video, folder / f"{video.stem}_{size[0]}x{size[1]}.mp4", size, frames)

@@ -34,13 +34,9 @@ from pibokeh.media.video import VideoFileSink, VideoFileSource
 from pibokeh.model import PERSON, ModelSet
 from pibokeh.styles import Blur, Lens, Style
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data"
-VIDEO = SHARED / "video" / "person_handwave_854x480.mp4"
-VOC = SHARED / "voc"
-MODELS = [SHARED / "models" / name for name in ("deeplabv3_mnv2_pascal_quant.tflite",
-                                                "deeplabv3_mnv2_dm05_pascal_quant.tflite",
-                                                "deeplabv3_257_mv_gpu.tflite")]
+from .inputs import PREBUILT, VIDEO, VOC
+
+MODELS = list(PREBUILT)
 SIZE = (1920, 1080)
 LENSES = {"lens (default: disc, bloom 0.5)": Lens(), "lens, 6 blades": Lens(blades=6),
           "lens, bloom 1": Lens(bloom=1.0), "lens, falloff 0.3": Lens(falloff=0.3)}

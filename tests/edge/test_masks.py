@@ -85,8 +85,9 @@ def test_fast_compositing_stays_within_40_db_of_the_reference(size):
 
 @pytest.mark.parametrize("style", [styles.Style(), styles.Style(exact=True), styles.Style(feather=9),
                                    styles.Style(styles.Color((10, 200, 30))),
-                                   styles.Style(styles.Replace(synthetic_frame((200, 150), 9)))],
-                         ids=["blur", "exact", "feather", "colour", "replace"])
+                                   styles.Style(styles.Replace(synthetic_frame((200, 150), 9))),
+                                   styles.Style(styles.Lens()), styles.Style(styles.Lens(falloff=0.3))],
+                         ids=["blur", "exact", "feather", "colour", "replace", "lens", "lens-falloff"])
 def test_compose_into_a_given_array_is_compose(style):
     frame = synthetic_frame((320, 180), 4)
     mask = masks.fast_frame_mask(class_map((73, 129), 2), [PERSON], (180, 320))

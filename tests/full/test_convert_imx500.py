@@ -15,7 +15,6 @@ import zipfile
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 from pibokeh.model import open_model
 from pibokeh.model.card import read_card

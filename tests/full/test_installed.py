@@ -4,11 +4,8 @@ committed tiny test models still come out of their script."""
 from __future__ import annotations
 
 import json
-import os
 import pkgutil
 import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pibokeh.convert
@@ -16,6 +13,7 @@ import pytest
 
 from tests.conftest import TINY, TINY_LABELS, TINY_LOGITS, TINY_WIDE
 from tests.full.conftest import HOME, run_tool
+from tests import helpers
 from tests.helpers import one_line_error, scene
 
 
@@ -50,14 +48,8 @@ CONVERTER = [m.name for m in pkgutil.iter_modules(pibokeh.convert.__path__, "pib
 
 @pytest.fixture(scope="module")
 def imported_alone(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
-    """`python -c "import NAME"` for every converter module, each in a new interpreter, as many at a
-    time as there are CPUs (most of each is importing TensorFlow)."""
-    cwd = tmp_path_factory.mktemp("imports")
-
-    def alone(name: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, cwd=cwd)
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        return dict(zip(CONVERTER, pool.map(alone, CONVERTER)))
+    """Every converter module imported in an interpreter of its own (most of each is TensorFlow's)."""
+    return helpers.imported_alone(CONVERTER, tmp_path_factory.mktemp("imports"))
 
 
 @pytest.mark.parametrize("name", CONVERTER)

@@ -6,17 +6,17 @@ from __future__ import annotations
 import ast
 import functools
 import json
-import os
 import site
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata, resources
 from pathlib import Path
 
 import pibokeh
 import pibokeh.convert
 import pytest
+
+from tests import helpers
 
 PACKAGE_DIRS = {"pibokeh": Path(pibokeh.__path__[0]), "pibokeh.convert": Path(pibokeh.convert.__path__[0])}
 MAX_LINES = 420
@@ -91,14 +91,8 @@ RUNTIME = [n for n in modules() if not n.startswith("pibokeh.convert")]
 
 @pytest.fixture(scope="module")
 def imported_alone(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
-    """`python -c "import NAME"` for every runtime module, each in a new interpreter (so that no other
-    module's imports hide a missing one), as many at a time as there are CPUs."""
-    cwd = tmp_path_factory.mktemp("imports")
-
-    def alone(name: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, cwd=cwd)
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        return dict(zip(RUNTIME, pool.map(alone, RUNTIME)))
+    """Every runtime module imported in an interpreter of its own."""
+    return helpers.imported_alone(RUNTIME, tmp_path_factory.mktemp("imports"))
 
 
 @pytest.mark.parametrize("name", RUNTIME)
